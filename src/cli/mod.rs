@@ -1,0 +1,5 @@
+//! The subcommands behind `main`.
+
+pub mod check;
+pub mod logging;
+pub mod run;

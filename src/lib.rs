@@ -1,0 +1,12 @@
+//! logbus: a log pipeline engine whose flagship stage replaces fail2ban.
+//!
+//! A pipeline is a YAML file of named stages wired by channels (see the
+//! README). This crate holds the engine ([`pipeline`]), the configuration
+//! loader ([`config`]), the stages ([`stages`]) and the fail2ban engine.
+
+pub mod config;
+pub mod duration;
+pub mod event;
+pub mod pipeline;
+pub mod stages;
+pub mod time;

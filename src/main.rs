@@ -1,0 +1,52 @@
+//! The `logbus` command line: argument parsing and wiring only.
+
+mod cli;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// A log pipeline engine whose flagship stage replaces fail2ban.
+#[derive(Debug, Parser)]
+#[command(name = "logbus", version, about, propagate_version = true)]
+struct Cli {
+    /// More log output on stderr (-v: debug, -vv: trace).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Less log output on stderr (-q: warnings and errors only, -qq: errors only).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    quiet: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a pipeline until its inputs end or SIGINT/SIGTERM.
+    Run {
+        /// The pipeline file (YAML).
+        config: PathBuf,
+    },
+    /// Validate a pipeline without running it and print its graph.
+    Check {
+        /// The pipeline file (YAML).
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    cli::logging::init(cli.verbose, cli.quiet);
+    let result = match cli.command {
+        Command::Run { config } => cli::run::run(&config),
+        Command::Check { config } => cli::check::check(&config),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("logbus: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! Splitting a byte stream into lines, safely: bounded line length, invalid
+//! UTF-8 replaced, CR before LF dropped, byte offsets tracked.
+
+use std::io::{self, BufRead, BufReader, Read};
+use std::sync::atomic::Ordering;
+
+use tokio::sync::mpsc;
+
+use crate::event::{Batch, Event, fields};
+use crate::pipeline::{InputContext, StageCounters, StageError};
+use crate::stages::BATCH_SIZE;
+
+/// Default longest line kept, in bytes; longer lines are truncated.
+pub const DEFAULT_MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// One line read from a stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    /// The text; invalid UTF-8 is replaced by U+FFFD.
+    pub text: String,
+    /// Byte offset of the line's first byte in the stream.
+    pub offset: u64,
+    /// Bytes the line took in the stream, terminator included.
+    pub raw_len: u64,
+    /// True when the line was longer than the limit and was cut.
+    pub truncated: bool,
+}
+
+/// Reads lines from a buffered reader without ever holding more than
+/// `max_line_bytes` of one line in memory.
+pub struct LineReader<R> {
+    inner: BufReader<R>,
+    max: usize,
+    offset: u64,
+    buf: Vec<u8>,
+    /// Bytes of the current line consumed so far (kept or discarded).
+    pending_len: u64,
+    truncated: bool,
+}
+
+impl<R: Read> LineReader<R> {
+    /// A reader starting at `offset` (for `log.offset`).
+    pub fn new(inner: BufReader<R>, max_line_bytes: usize, offset: u64) -> Self {
+        Self {
+            inner,
+            max: max_line_bytes.max(1),
+            offset,
+            buf: Vec::new(),
+            pending_len: 0,
+            truncated: false,
+        }
+    }
+
+    /// True when the reader holds no buffered bytes, so the next read may
+    /// block: the moment to send what we have.
+    pub fn is_drained(&self) -> bool {
+        self.inner.buffer().is_empty()
+    }
+
+    /// The offset of the next unread line.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The next complete line. At end of stream a last line without a
+    /// newline is returned when `take_partial` is set; otherwise it stays
+    /// pending (a tailed file may still be written), and `None` is returned.
+    pub fn next_line(&mut self, take_partial: bool) -> io::Result<Option<Line>> {
+        loop {
+            let chunk = match self.inner.fill_buf() {
+                Ok(c) => c,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if chunk.is_empty() {
+                if take_partial && self.pending_len > 0 {
+                    return Ok(Some(self.finish_line(false)));
+                }
+                return Ok(None);
+            }
+            let (used, done) = match memchr::memchr(b'\n', chunk) {
+                Some(i) => (i + 1, true),
+                None => (chunk.len(), false),
+            };
+            let body = if done { &chunk[..used - 1] } else { chunk };
+            let room = self.max.saturating_sub(self.buf.len());
+            if body.len() > room {
+                self.truncated = true;
+            }
+            self.buf.extend_from_slice(&body[..body.len().min(room)]);
+            self.pending_len += used as u64;
+            self.inner.consume(used);
+            if done {
+                return Ok(Some(self.finish_line(true)));
+            }
+        }
+    }
+
+    fn finish_line(&mut self, had_newline: bool) -> Line {
+        if had_newline && self.buf.last() == Some(&b'\r') && !self.truncated {
+            self.buf.pop();
+        }
+        let text = decode(&self.buf);
+        self.buf.clear();
+        let line = Line {
+            text,
+            offset: self.offset,
+            raw_len: self.pending_len,
+            truncated: self.truncated,
+        };
+        self.offset += self.pending_len;
+        self.pending_len = 0;
+        self.truncated = false;
+        line
+    }
+}
+
+/// Lines read by a reader thread, ready to send.
+#[derive(Debug, Default)]
+pub struct ReadBatch {
+    /// One event per line.
+    pub events: Batch,
+    /// Bytes consumed from the stream.
+    pub bytes: u64,
+    /// Lines that were cut to the limit.
+    pub truncated: u64,
+}
+
+/// Makes the event for one line: `message`, plus `log.file.path` and
+/// `log.offset` when reading a file.
+pub fn line_event(line: Line, path: Option<&str>) -> Event {
+    let mut e = Event::from_message(line.text);
+    if let Some(path) = path {
+        e.set(&fields::LOG_FILE_PATH, path);
+        e.set(&fields::LOG_OFFSET, line.offset);
+    }
+    e
+}
+
+/// Reads `reader` to its end on a dedicated thread, sending batches of line
+/// events. A thread (not the runtime's blocking pool) because a read from a
+/// terminal or pipe may block forever and must not hold up process exit.
+pub fn spawn_reader<R: Read + Send + 'static>(
+    thread_name: String,
+    reader: BufReader<R>,
+    max_line_bytes: usize,
+    path: Option<String>,
+) -> io::Result<mpsc::Receiver<io::Result<ReadBatch>>> {
+    let (tx, rx) = mpsc::channel(4);
+    std::thread::Builder::new()
+        .name(thread_name)
+        .spawn(move || {
+            let mut lines = LineReader::new(reader, max_line_bytes, 0);
+            let mut batch = ReadBatch::default();
+            loop {
+                match lines.next_line(true) {
+                    Ok(Some(line)) => {
+                        batch.bytes += line.raw_len;
+                        batch.truncated += u64::from(line.truncated);
+                        batch.events.push(line_event(line, path.as_deref()));
+                        if batch.events.len() >= BATCH_SIZE || lines.is_drained() {
+                            if tx.blocking_send(Ok(std::mem::take(&mut batch))).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        let _ = tx.blocking_send(Ok(std::mem::take(&mut batch)));
+                        let _ = tx.blocking_send(Err(e));
+                        return;
+                    }
+                }
+            }
+            let _ = tx.blocking_send(Ok(batch));
+        })?;
+    Ok(rx)
+}
+
+/// What ended a [`pump`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum PumpEnd {
+    /// The stream ended.
+    Eof,
+    /// The pipeline is stopping.
+    Shutdown,
+    /// Nobody reads this input any more.
+    Closed,
+}
+
+/// Forwards batches from a reader thread into the pipeline, counting lines,
+/// bytes and truncations, until the stream ends or the pipeline stops.
+/// A read error is reported on `errors` and ends the stream.
+pub async fn pump(
+    rx: &mut mpsc::Receiver<io::Result<ReadBatch>>,
+    ctx: &mut InputContext,
+    what: &str,
+) -> Result<PumpEnd, StageError> {
+    let truncated = ctx.counters.extra("lines_truncated");
+    loop {
+        let msg = tokio::select! {
+            biased;
+            _ = ctx.shutdown.wait() => return Ok(PumpEnd::Shutdown),
+            msg = rx.recv() => msg,
+        };
+        match msg {
+            None => return Ok(PumpEnd::Eof),
+            Some(Ok(b)) => {
+                let n = b.events.len() as u64;
+                StageCounters::add(&ctx.counters.lines_in, n);
+                StageCounters::add(&ctx.counters.bytes_in, b.bytes);
+                if b.truncated > 0 {
+                    truncated.fetch_add(b.truncated, Ordering::Relaxed);
+                    ctx.errors
+                        .report(crate::pipeline::ErrorRecord {
+                            message: format!(
+                                "{what}: {} line(s) longer than the limit were truncated",
+                                b.truncated
+                            ),
+                            input: None,
+                        })
+                        .await;
+                }
+                if ctx.out.send(b.events).await.is_err() {
+                    return Ok(PumpEnd::Closed);
+                }
+            }
+            Some(Err(e)) => {
+                ctx.errors
+                    .report(crate::pipeline::ErrorRecord {
+                        message: format!("{what}: read error: {e}"),
+                        input: None,
+                    })
+                    .await;
+                return Ok(PumpEnd::Eof);
+            }
+        }
+    }
+}
+
+/// Bytes to text, replacing invalid UTF-8 (and a code point cut by truncation).
+pub fn decode(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_string(),
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all(input: &[u8], max: usize, partial: bool) -> Vec<Line> {
+        let mut r = LineReader::new(io::BufReader::with_capacity(7, input), max, 0);
+        let mut out = Vec::new();
+        while let Some(l) = r.next_line(partial).unwrap() {
+            out.push(l);
+        }
+        out
+    }
+
+    #[test]
+    fn splits_and_tracks_offsets() {
+        let lines = all(b"one\r\ntwo\n\nthree", 100, true);
+        let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(texts, ["one", "two", "", "three"]);
+        let offsets: Vec<u64> = lines.iter().map(|l| l.offset).collect();
+        assert_eq!(offsets, [0, 5, 9, 10]);
+    }
+
+    #[test]
+    fn partial_line_waits_unless_asked() {
+        let lines = all(b"a\nb", 100, false);
+        assert_eq!(lines.len(), 1);
+    }
+
+    #[test]
+    fn long_lines_are_cut_and_flagged() {
+        let mut input = vec![b'x'; 50];
+        input.extend_from_slice(b"\nok\n");
+        let lines = all(&input, 10, true);
+        assert_eq!(lines[0].text, "x".repeat(10));
+        assert!(lines[0].truncated);
+        assert_eq!(lines[0].raw_len, 51);
+        assert_eq!(lines[1].text, "ok");
+        assert_eq!(lines[1].offset, 51);
+        assert!(!lines[1].truncated);
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced() {
+        let lines = all(b"a\xffb\n", 100, true);
+        assert_eq!(lines[0].text, "a\u{fffd}b");
+    }
+}

@@ -1,0 +1,5 @@
+//! Input stages.
+
+pub mod file;
+pub mod lines;
+pub mod stdin;
