@@ -4,6 +4,7 @@
 //! README). This crate holds the engine ([`pipeline`]), the configuration
 //! loader ([`config`]), the stages ([`stages`]) and the fail2ban engine.
 
+pub mod condition;
 pub mod config;
 pub mod duration;
 pub mod event;
