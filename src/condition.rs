@@ -652,8 +652,16 @@ fn compile_ops(ops: &Mapping, path: &str, inherited_ci: bool) -> Result<Test, Co
             "lt" => Test::Compare(Cmp::Lt, number(arg, &here)?),
             "lte" => Test::Compare(Cmp::Lte, number(arg, &here)?),
             "range" => {
-                let bounds = match arg {
-                    Yaml::Sequence(b) if b.len() == 2 => b,
+                let (lo, hi) = match arg {
+                    Yaml::Sequence(b) => match b.as_slice() {
+                        [lo, hi] => (lo, hi),
+                        _ => {
+                            return Err(err(
+                                &here,
+                                format!("expected [low, high], found a list of {}", b.len()),
+                            ));
+                        }
+                    },
                     _ => {
                         return Err(err(
                             &here,
@@ -661,8 +669,8 @@ fn compile_ops(ops: &Mapping, path: &str, inherited_ci: bool) -> Result<Test, Co
                         ));
                     }
                 };
-                let lo = number(&bounds[0], &join(&here, "0"))?;
-                let hi = number(&bounds[1], &join(&here, "1"))?;
+                let lo = number(lo, &join(&here, "0"))?;
+                let hi = number(hi, &join(&here, "1"))?;
                 if lo > hi {
                     return Err(err(
                         &here,
@@ -1262,7 +1270,12 @@ mod tests {
             (
                 "a: {range: [1]}",
                 "a.range",
-                "expected [low, high], found a list",
+                "expected [low, high], found a list of 1",
+            ),
+            (
+                "a: {range: 5}",
+                "a.range",
+                "expected [low, high], found a number",
             ),
             (
                 "a: {range: [1, x]}",
