@@ -10,3 +10,4 @@ pub mod event;
 pub mod pipeline;
 pub mod stages;
 pub mod time;
+pub mod timestamp;
