@@ -11,3 +11,4 @@ pub mod event;
 pub mod pipeline;
 pub mod stages;
 pub mod time;
+pub mod timestamp;

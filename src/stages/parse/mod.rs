@@ -1,5 +1,6 @@
 //! Parser stages: text into fields.
 
 pub mod access_log;
+mod common;
 pub mod json;
 pub mod syslog;
