@@ -20,7 +20,7 @@ fn expected(rel: &str) -> Vec<Value> {
 #[test]
 fn fan_out_and_fan_in() {
     let sb = Sandbox::new();
-    sb.copy_tree(&common::repo_root().join("tests/data/fan"));
+    sb.copy_tree(&common::repo_root().join("tests/data/fan"), "");
     let stdin = std::fs::read(sb.path("stdin.txt")).unwrap();
     let out = run_with(
         &["run", path_str(&sb.path("pipeline.yml"))],
@@ -32,7 +32,10 @@ fn fan_out_and_fan_in() {
     let all = sb.relative_paths(sb.json_lines("all.json"));
     let only_a = sb.relative_paths(sb.json_lines("only-a.json"));
     // Sources interleave in any order; each source's own order is kept.
-    assert_eq!(by_source(&all), by_source(&expected("fan/expected-all.json")));
+    assert_eq!(
+        by_source(&all),
+        by_source(&expected("fan/expected-all.json"))
+    );
     assert_eq!(
         by_source(&only_a),
         by_source(&expected("fan/expected-only-a.json"))

@@ -43,7 +43,7 @@ fn pinned_pipeline() -> String {
 #[test]
 fn pinned_example_every_line_in_both_outputs() {
     let sb = Sandbox::new();
-    sb.copy_tree(&common::repo_root().join("tests/data/pinned"));
+    sb.copy_tree(&common::repo_root().join("tests/data/pinned"), "");
     let config = sb.config(&pinned_pipeline());
     let out = run(&config);
     assert_eq!(out.code, Some(0), "stderr:\n{}", out.stderr);
@@ -85,7 +85,10 @@ fn globs_read_sorted_matches_and_text_output() {
     );
     let out = run(&config);
     assert_eq!(out.code, Some(0), "stderr:\n{}", out.stderr);
-    assert_eq!(sb.text_lines("out.txt"), ["0 first", "0 a1", "0 b1", "3 b2"]);
+    assert_eq!(
+        sb.text_lines("out.txt"),
+        ["0 first", "0 a1", "0 b1", "3 b2"]
+    );
 }
 
 #[test]
@@ -117,7 +120,10 @@ fn output_appends_and_new_files_get_mode() {
             .map(|e| e["message"].clone())
             .collect()
     };
-    assert_eq!(messages("existing.json"), [json!("kept"), json!("one"), json!("two")]);
+    assert_eq!(
+        messages("existing.json"),
+        [json!("kept"), json!("one"), json!("two")]
+    );
     assert_eq!(messages("private.json"), [json!("one"), json!("two")]);
     let mode = std::fs::metadata(sb.path("private.json"))
         .unwrap()

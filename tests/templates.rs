@@ -59,7 +59,10 @@ fn overrides_and_defaults() {
     let out = logbus_env(&sb, "run", &[("LOG_DIR", path_str(&logs)), ("TAG", "web")]);
     assert_eq!(out.code, Some(0), "stderr:\n{}", out.stderr);
     // `plain` keeps the template's inChannels; `both` overrides them.
-    assert_eq!(sb.text_lines("plain.txt"), ["web 0 app one", "web 8 app two"]);
+    assert_eq!(
+        sb.text_lines("plain.txt"),
+        ["web 0 app one", "web 8 app two"]
+    );
     let mut both = sb.text_lines("both.txt");
     // Two inputs feed `both`; their relative order is not fixed.
     both.sort();

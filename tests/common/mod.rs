@@ -24,9 +24,11 @@ pub const DEADLINE: Duration = Duration::from_secs(30);
 /// How often conditions are polled.
 const POLL: Duration = Duration::from_millis(10);
 
-/// The binary under test.
+/// The binary under test, with the log level the tests expect (info).
 pub fn logbus() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_logbus"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_logbus"));
+    cmd.env_remove("RUST_LOG");
+    cmd
 }
 
 /// A temporary directory holding a pipeline file, its inputs and outputs.
@@ -68,10 +70,10 @@ impl Sandbox {
         self.write("pipeline.yml", yaml)
     }
 
-    /// Copies a directory tree (a fixture under `tests/data/`, or `examples/`)
-    /// into the sandbox.
-    pub fn copy_tree(&self, from: &Path) {
-        copy_dir(from, self.dir.path());
+    /// Copies a directory tree (a fixture under `tests/data/`, or part of
+    /// `examples/`) to `to` in the sandbox (`""`: its root).
+    pub fn copy_tree(&self, from: &Path, to: &str) {
+        copy_dir(from, &self.path(to));
     }
 
     /// The JSON lines of an output file in the sandbox.
@@ -254,7 +256,10 @@ impl Collector {
             loop {
                 match pipe.read(&mut chunk) {
                     Ok(0) | Err(_) => break,
-                    Ok(n) => sink.lock().expect("collector lock").extend_from_slice(&chunk[..n]),
+                    Ok(n) => sink
+                        .lock()
+                        .expect("collector lock")
+                        .extend_from_slice(&chunk[..n]),
                 }
             }
         });
@@ -353,7 +358,10 @@ impl Running {
 
     /// Standard output, complete (waits for the pipe to close).
     pub fn stdout(&mut self) -> String {
-        self.stdout.as_mut().map(Collector::finish).unwrap_or_default()
+        self.stdout
+            .as_mut()
+            .map(Collector::finish)
+            .unwrap_or_default()
     }
 
     /// Standard error, complete (waits for the pipe to close).
