@@ -114,17 +114,11 @@ fn output_appends_and_new_files_get_mode() {
     );
     let out = run(&config);
     assert_eq!(out.code, Some(0), "stderr:\n{}", out.stderr);
-    let messages = |rel: &str| -> Vec<Value> {
-        sb.json_lines(rel)
-            .into_iter()
-            .map(|e| e["message"].clone())
-            .collect()
-    };
     assert_eq!(
-        messages("existing.json"),
+        sb.messages("existing.json"),
         [json!("kept"), json!("one"), json!("two")]
     );
-    assert_eq!(messages("private.json"), [json!("one"), json!("two")]);
+    assert_eq!(sb.messages("private.json"), [json!("one"), json!("two")]);
     let mode = std::fs::metadata(sb.path("private.json"))
         .unwrap()
         .permissions()

@@ -7,14 +7,7 @@ mod common;
 use std::io::Write;
 
 use common::{Running, Sandbox, wait_for};
-use serde_json::{Value, json};
-
-fn messages(sb: &Sandbox, rel: &str) -> Vec<Value> {
-    sb.json_lines(rel)
-        .into_iter()
-        .map(|e| e["message"].clone())
-        .collect()
-}
+use serde_json::json;
 
 #[test]
 fn sighup_reopens_output_file() {
@@ -48,8 +41,8 @@ fn sighup_reopens_output_file() {
     drop(stdin);
     let status = running.wait();
     assert_eq!(status.code(), Some(0), "stderr:\n{}", running.stderr());
-    assert_eq!(messages(&sb, "out.json.1"), [json!("one"), json!("two")]);
-    assert_eq!(messages(&sb, "out.json"), [json!("three"), json!("four")]);
+    assert_eq!(sb.messages("out.json.1"), [json!("one"), json!("two")]);
+    assert_eq!(sb.messages("out.json"), [json!("three"), json!("four")]);
     assert!(
         running.stderr().contains("SIGHUP: reopening output files"),
         "the hangup is logged"

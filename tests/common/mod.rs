@@ -81,6 +81,14 @@ impl Sandbox {
         json_lines(&read_string(&self.path(rel)))
     }
 
+    /// The `message` of each event of a JSON-lines output file.
+    pub fn messages(&self, rel: &str) -> Vec<Value> {
+        self.json_lines(rel)
+            .into_iter()
+            .map(|mut e| e["message"].take())
+            .collect()
+    }
+
     /// The lines of a text file in the sandbox (empty when it does not exist).
     pub fn text_lines(&self, rel: &str) -> Vec<String> {
         match std::fs::read_to_string(self.path(rel)) {

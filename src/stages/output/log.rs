@@ -6,7 +6,7 @@
 
 use serde::Deserialize;
 
-use super::format::{FormatKind, TextTemplate};
+use super::format::{EventFormat, FormatKind, TextTemplate};
 use crate::event::{Event, fields};
 use crate::pipeline::{BuildContext, BuildError, BuiltStage, Outbox, Processor};
 use crate::stages::{Module, ModuleKind};
@@ -70,18 +70,12 @@ struct LogOutput {
 impl LogOutput {
     fn configure(ctx: &BuildContext) -> Result<Self, BuildError> {
         let cfg: LogConfig = ctx.options()?;
-        let render = match (cfg.format, cfg.template) {
-            (Some(FormatKind::Json), Some(_)) => {
-                return Err(BuildError::field(
-                    "template",
-                    "a template needs `format: text` (JSON output has no template)",
-                ));
-            }
-            (Some(FormatKind::Json), None) => Render::Json,
-            (_, Some(t)) => Render::Template(
-                TextTemplate::parse(&t).map_err(|e| BuildError::field("template", e))?,
-            ),
-            (_, None) => Render::MessageOrJson,
+        let render = match (cfg.format, cfg.template.as_deref()) {
+            (None | Some(FormatKind::Text), None) => Render::MessageOrJson,
+            (format, template) => match EventFormat::from_options(format, template)? {
+                EventFormat::Json => Render::Json,
+                EventFormat::Text(t) => Render::Template(t),
+            },
         };
         Ok(Self {
             stage: ctx.stage.to_string(),
