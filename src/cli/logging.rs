@@ -1,5 +1,7 @@
 //! The process log: human-readable lines on stderr.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 /// Sets up logging; `RUST_LOG` overrides the -v/-q level.
@@ -15,6 +17,8 @@ pub fn init(verbose: u8, quiet: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal, never into journald or a log file.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
 }

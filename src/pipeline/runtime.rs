@@ -120,13 +120,21 @@ pub(super) async fn run(pipeline: Pipeline, options: RunOptions) -> RunReport {
     let trigger = Arc::new(trigger);
     let (hup_tx, _) = broadcast::channel::<()>(4);
     let interrupted = Arc::new(AtomicBool::new(false));
-    let signal_task = options.handle_signals.then(|| {
-        tokio::spawn(handle_signals(
-            trigger.clone(),
-            hup_tx.clone(),
-            interrupted.clone(),
-        ))
-    });
+    // Registered here, before any stage runs, not inside the spawned task: a
+    // signal that arrived before that task was first polled would get the
+    // default action (SIGTERM and SIGHUP kill the process, skipping the drain).
+    let signal_task = options
+        .handle_signals
+        .then(Signals::install)
+        .flatten()
+        .map(|signals| {
+            tokio::spawn(handle_signals(
+                signals,
+                trigger.clone(),
+                hup_tx.clone(),
+                interrupted.clone(),
+            ))
+        });
 
     let stat_list: Vec<(String, String, Arc<StageCounters>)> = stages
         .iter()
@@ -206,22 +214,44 @@ pub(super) async fn run(pipeline: Pipeline, options: RunOptions) -> RunReport {
     report
 }
 
+/// The signals a run handles.
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Installs the handlers; `None` (logged) when the OS refuses.
+    fn install() -> Option<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) {
+            (Ok(int), Ok(term), Ok(hangup)) => Some(Self { int, term, hangup }),
+            _ => {
+                tracing::error!("cannot install signal handlers");
+                None
+            }
+        }
+    }
+}
+
 /// First SIGINT/SIGTERM: stop the inputs and drain. Second: exit at once.
 /// SIGHUP: ask stages to reopen their files.
 async fn handle_signals(
+    signals: Signals,
     trigger: Arc<ShutdownTrigger>,
     hup: broadcast::Sender<()>,
     interrupted: Arc<AtomicBool>,
 ) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term), Ok(mut hangup)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-        signal(SignalKind::hangup()),
-    ) else {
-        tracing::error!("cannot install signal handlers");
-        return;
-    };
+    let Signals {
+        mut int,
+        mut term,
+        mut hangup,
+    } = signals;
     loop {
         tokio::select! {
             _ = int.recv() => {}

@@ -158,10 +158,10 @@ pub fn spawn_reader<R: Read + Send + 'static>(
                         batch.bytes += line.raw_len;
                         batch.truncated += u64::from(line.truncated);
                         batch.events.push(line_event(line, path.as_deref()));
-                        if batch.events.len() >= BATCH_SIZE || lines.is_drained() {
-                            if tx.blocking_send(Ok(std::mem::take(&mut batch))).is_err() {
-                                return;
-                            }
+                        if (batch.events.len() >= BATCH_SIZE || lines.is_drained())
+                            && tx.blocking_send(Ok(std::mem::take(&mut batch))).is_err()
+                        {
+                            return;
                         }
                     }
                     Ok(None) => break,

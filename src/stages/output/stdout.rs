@@ -1,13 +1,12 @@
 //! `stdout`: writes events to standard output as JSON lines or text.
 
-use std::io::{BufWriter, Stdout, Write};
+use std::io::Stdout;
 
 use serde::Deserialize;
 
-use super::format::{EventFormat, FormatKind};
-use crate::event::Batch;
-use crate::event::Event;
-use crate::pipeline::{BuildContext, BuildError, BuiltStage, Outbox, Processor, StageError};
+use super::format::{EventFormat, EventWriter, FormatKind};
+use crate::event::{Batch, Event};
+use crate::pipeline::{BuildContext, BuildError, BuiltStage, Outbox, Processor};
 use crate::stages::{Module, ModuleKind};
 
 /// Registry entry.
@@ -32,62 +31,36 @@ struct StdoutConfig {
 
 fn build(ctx: &BuildContext) -> Result<BuiltStage, BuildError> {
     let cfg: StdoutConfig = ctx.options()?;
-    let format = EventFormat::from_options(cfg.format, cfg.template.as_deref())
-        .map_err(|(f, m)| BuildError::field(f, m))?;
+    let format = EventFormat::from_options(cfg.format, cfg.template.as_deref())?;
     Ok(BuiltStage::processor(StdoutOutput {
-        format,
-        out: BufWriter::with_capacity(64 * 1024, std::io::stdout()),
-        scratch: String::new(),
+        writer: EventWriter::new(format),
+        out: std::io::stdout(),
         broken: false,
     }))
 }
 
 struct StdoutOutput {
-    format: EventFormat,
-    out: BufWriter<Stdout>,
-    scratch: String,
+    writer: EventWriter,
+    out: Stdout,
     /// stdout went away (closed pipe): stop trying, report once.
     broken: bool,
 }
 
-impl StdoutOutput {
-    fn write_one(&mut self, event: &Event, out: &mut Outbox) {
-        if self.broken {
-            return;
-        }
-        if let Err(e) = self.format.write(event, &mut self.scratch, &mut self.out) {
-            self.broken = true;
-            out.error(format!("cannot write to stdout: {e}"), None);
-        }
-    }
-}
-
 impl Processor for StdoutOutput {
     fn process(&mut self, event: Event, out: &mut Outbox) {
-        self.write_one(&event, out);
+        self.process_batch(vec![event], out);
     }
 
     fn process_batch(&mut self, batch: Batch, out: &mut Outbox) {
-        for event in &batch {
-            self.write_one(event, out);
+        if self.broken {
+            return;
         }
-        // Flush per batch so interactive use sees output at once; batches
-        // are large under load, so this costs little.
-        if !self.broken
-            && let Err(e) = self.out.flush()
-        {
+        // Written and flushed per batch so interactive use sees output at
+        // once; batches are large under load, so this costs little.
+        if let Err(e) = self.writer.write_batch(&batch, &mut self.out) {
             self.broken = true;
             out.error(format!("cannot write to stdout: {e}"), None);
         }
-    }
-
-    fn finish(&mut self, _out: &mut Outbox) -> Result<(), StageError> {
-        if self.broken {
-            return Ok(());
-        }
-        self.out
-            .flush()
-            .map_err(|e| StageError::new(format!("cannot write to stdout: {e}")))
     }
 
     fn blocking(&self) -> bool {
