@@ -111,6 +111,12 @@ pub mod fields {
     path!(LOG_FILE_PATH, "log.file.path");
     path!(LOG_OFFSET, "log.offset");
     path!(EVENT_TAGS, "event.tags");
+    path!(FAIL2BAN_GROUP, "fail2ban.group");
+    path!(FAIL2BAN_KEY, "fail2ban.key");
+    path!(FAIL2BAN_RULE, "fail2ban.rule");
+    path!(FAIL2BAN_COUNT, "fail2ban.count");
+    path!(FAIL2BAN_BANNED, "fail2ban.banned");
+    path!(FAIL2BAN_ALLOWED, "fail2ban.allowed");
 }
 
 impl Event {

@@ -8,6 +8,7 @@ pub mod condition;
 pub mod config;
 pub mod duration;
 pub mod event;
+pub mod fail2ban;
 pub mod pipeline;
 pub mod stages;
 pub mod time;

@@ -3,6 +3,7 @@
 //! Adding a module: write its file under `input/`, `parse/`, `transform/` or
 //! `output/`, then add one line to [`MODULES`].
 
+pub mod action;
 pub mod input;
 pub mod output;
 pub mod parse;
@@ -75,6 +76,8 @@ pub static MODULES: &[Module] = &[
     output::stdout::MODULE,
     output::file::MODULE,
     output::log::MODULE,
+    // actions
+    action::fail2ban::MODULE,
 ];
 
 /// The module called `name`. One name may serve as an input and as an

@@ -1,0 +1,36 @@
+//! The built-in rule sets, compiled into the binary. Each is a YAML file
+//! under `builtin/`, named after the fail2ban filter it replaces.
+
+/// (name, YAML) of every built-in set.
+static SETS: &[(&str, &str)] = &[("sshd", include_str!("builtin/sshd.yml"))];
+
+/// The YAML of a built-in set.
+pub fn get(name: &str) -> Option<&'static str> {
+    SETS.iter().find(|(n, _)| *n == name).map(|(_, y)| *y)
+}
+
+/// Names of the built-in sets.
+pub fn names() -> Vec<&'static str> {
+    SETS.iter().map(|(n, _)| *n).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fail2ban::rules::RuleSetDef;
+
+    #[test]
+    fn every_builtin_compiles_in_every_mode() {
+        for (name, yaml) in SETS {
+            let def = RuleSetDef::from_yaml(yaml, name).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(&def.name, name, "a set's name must match its registry name");
+            let mut modes: Vec<Option<String>> = vec![None];
+            modes.extend(def.modes.iter().cloned().map(Some));
+            for m in modes {
+                def.clone()
+                    .compile(m.as_deref(), name)
+                    .unwrap_or_else(|e| panic!("{name} {m:?}: {e}"));
+            }
+        }
+    }
+}

@@ -1,0 +1,508 @@
+//! The rule engine: decides whether an event is a failure, of which rule,
+//! from which address.
+//!
+//! Per set and field, a `RegexSet` over every rule's patterns finds the
+//! candidate rules in one pass; since every pattern is anchored with `^`, a
+//! line that can match nothing is rejected after a few bytes. Captures are
+//! only computed for the winning candidate.
+
+use std::net::IpAddr;
+
+use regex::RegexSet;
+
+use super::ip::parse_client_ip;
+use super::rules::{InputKind, IpSource, Rule, RuleError, RuleSet};
+use super::session::Sessions;
+use super::text::strip_timestamp;
+use crate::event::{Event, FieldPath, fields, value_to_text};
+
+/// Points at a rule of the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RuleRef {
+    /// Index of the set.
+    pub set: usize,
+    /// Index of the rule in the set.
+    pub rule: usize,
+}
+
+/// A failure found in an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The rule that matched.
+    pub rule: RuleRef,
+    /// The address that failed.
+    pub ip: IpAddr,
+    /// Values to copy onto the event (`user.name`, ...).
+    pub captures: Vec<(FieldPath, String)>,
+}
+
+/// What the engine says about one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// No rule applies.
+    NoMatch,
+    /// A rule matched, but an ignore pattern excused the line.
+    Ignored(RuleRef),
+    /// A helper rule matched (session bookkeeping only), or a distinct-user
+    /// rule has not seen enough users yet.
+    Helper(RuleRef),
+    /// A failure whose address is not known yet (waits for the session).
+    Deferred(RuleRef),
+    /// A failure rule matched but the captured address is not a valid IP
+    /// (a hostname, `999.1.1.1`): nothing can be banned.
+    BadAddress(RuleRef, String),
+    /// A failure.
+    Failure(Failure),
+}
+
+struct FieldIndex {
+    field: FieldPath,
+    set: RegexSet,
+    /// Pattern index in `set` -> rule index.
+    rule_of: Vec<usize>,
+}
+
+struct CompiledSet {
+    rules: RuleSet,
+    fields: Vec<FieldIndex>,
+    /// Rules with no pattern (`when` only); always candidates.
+    when_only: Vec<usize>,
+}
+
+/// The compiled rules of one fail2ban stage (or one `logbus match` run).
+pub struct RuleEngine {
+    sets: Vec<CompiledSet>,
+    sessions: Sessions,
+}
+
+impl std::fmt::Debug for RuleEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuleEngine")
+            .field(
+                "sets",
+                &self.sets.iter().map(|s| &s.rules.name).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl RuleEngine {
+    /// Builds the engine; rule ids must be unique across sets.
+    pub fn new(sets: Vec<RuleSet>) -> Result<Self, RuleError> {
+        let mut seen: std::collections::HashMap<String, String> = Default::default();
+        let mut compiled = Vec::new();
+        for rules in sets {
+            for r in &rules.rules {
+                if let Some(other) = seen.insert(r.id.clone(), rules.name.clone()) {
+                    return Err(RuleError {
+                        source_name: rules.name.clone(),
+                        rule: Some(r.id.clone()),
+                        message: format!("rule id also used by rule set `{other}`"),
+                    });
+                }
+            }
+            compiled.push(compile_set(rules)?);
+        }
+        Ok(Self {
+            sets: compiled,
+            sessions: Sessions::default(),
+        })
+    }
+
+    /// The rule a reference points at.
+    pub fn rule(&self, r: RuleRef) -> &Rule {
+        &self.sets[r.set].rules.rules[r.rule]
+    }
+
+    /// The set a reference points into.
+    pub fn set(&self, r: RuleRef) -> &RuleSet {
+        &self.sets[r.set].rules
+    }
+
+    /// All sets.
+    pub fn sets(&self) -> impl Iterator<Item = &RuleSet> {
+        self.sets.iter().map(|s| &s.rules)
+    }
+
+    /// Every rule with its reference.
+    pub fn rules(&self) -> impl Iterator<Item = (RuleRef, &Rule)> {
+        self.sets.iter().enumerate().flat_map(|(si, s)| {
+            s.rules
+                .rules
+                .iter()
+                .enumerate()
+                .map(move |(ri, r)| (RuleRef { set: si, rule: ri }, r))
+        })
+    }
+
+    /// Judges one event. Sets are tried in order; within a set, rules in
+    /// order; the first rule that matches decides.
+    pub fn evaluate(&mut self, event: &Event) -> Verdict {
+        for si in 0..self.sets.len() {
+            if let Some(v) = self.evaluate_set(si, event) {
+                return v;
+            }
+        }
+        Verdict::NoMatch
+    }
+
+    fn evaluate_set(&mut self, si: usize, event: &Event) -> Option<Verdict> {
+        let strip = strip_timestamp;
+        let cs = &self.sets[si];
+        if let (Some(prog), Some(name)) = (&cs.rules.program, event.get(&fields::PROCESS_NAME)) {
+            if !prog.is_match(&value_to_text(name)) {
+                return None;
+            }
+        }
+        let text_input = cs.rules.input == InputKind::Text;
+        let mut candidates: Vec<usize> = cs.when_only.clone();
+        for fi in &cs.fields {
+            let Some(value) = event.get_str(&fi.field) else {
+                continue;
+            };
+            let view = if text_input { strip(value) } else { value };
+            for p in fi.set.matches(view).iter() {
+                candidates.push(fi.rule_of[p]);
+            }
+        }
+        if candidates.is_empty() {
+            return None;
+        }
+        candidates.sort_unstable();
+        candidates.dedup();
+        if !cs.rules.ignore.is_empty()
+            && let Some(msg) = event.get_str(&fields::MESSAGE)
+        {
+            let view = if text_input { strip(msg) } else { msg };
+            if cs.rules.ignore.iter().any(|r| r.is_match(view)) {
+                return Some(Verdict::Ignored(RuleRef {
+                    set: si,
+                    rule: candidates[0],
+                }));
+            }
+        }
+        let session_key = session_key(&cs.rules.session, event);
+        for ri in candidates {
+            let cs = &self.sets[si];
+            let rule = &cs.rules.rules[ri];
+            let r = RuleRef { set: si, rule: ri };
+            if let Some(w) = &rule.when
+                && !w.matches(event)
+            {
+                continue;
+            }
+            if rule.after_pending
+                && !session_key
+                    .as_deref()
+                    .is_some_and(|k| self.sessions.get_mut(k).pending)
+            {
+                continue;
+            }
+            let value = event.get_str(&rule.field).unwrap_or_default();
+            let view = if text_input { strip(value) } else { value };
+            let caps = if rule.patterns.is_empty() {
+                None
+            } else {
+                match rule.patterns.iter().find_map(|p| p.captures(view)) {
+                    Some(c) => Some(c),
+                    None => continue,
+                }
+            };
+            if rule.ignore.iter().any(|p| p.is_match(view)) {
+                return Some(Verdict::Ignored(r));
+            }
+            let captured =
+                |name: &str| caps.as_ref().and_then(|c| c.name(name)).map(|m| m.as_str());
+            let (mut ip, raw_ip) = match &rule.ip {
+                IpSource::Capture => match captured("ip") {
+                    Some(raw) => (parse_client_ip(raw), Some(raw.to_string())),
+                    None => (None, None),
+                },
+                IpSource::Field(f) => {
+                    let raw = event.get(f).map(|v| value_to_text(v).into_owned());
+                    (raw.as_deref().and_then(parse_client_ip), raw)
+                }
+                IpSource::None => (None, None),
+            };
+            let captures: Vec<(FieldPath, String)> = rule
+                .set
+                .iter()
+                .filter_map(|(cap, path)| captured(cap).map(|v| (path.clone(), v.to_string())))
+                .collect();
+            let distinct_user = rule.distinct.as_ref().map(|d| {
+                (
+                    d.min,
+                    d.captures
+                        .iter()
+                        .filter_map(|c| captured(c))
+                        .find(|v| !v.is_empty())
+                        .unwrap_or_default()
+                        .to_string(),
+                )
+            });
+            let (failure, session_ip, forget) = (rule.failure, rule.session_ip, rule.forget);
+            let mut verdict = None;
+            if let Some(key) = session_key.as_deref() {
+                let session = self.sessions.get_mut(key);
+                if ip.is_some() {
+                    session.ip = ip;
+                }
+                if let Some((min, user)) = distinct_user {
+                    if !session.users.contains(&user) && session.users.len() < 64 {
+                        session.users.push(user);
+                    }
+                    if session.users.len() < min {
+                        verdict = Some(Verdict::Helper(r));
+                    }
+                }
+                if verdict.is_none() && failure {
+                    if ip.is_none() && session_ip {
+                        ip = session.ip;
+                    }
+                    if ip.is_none() && session_ip && raw_ip.is_none() {
+                        session.pending = true;
+                        verdict = Some(Verdict::Deferred(r));
+                    } else if ip.is_some() {
+                        session.pending = false;
+                    }
+                }
+                if forget {
+                    self.sessions.forget(key);
+                }
+            }
+            if let Some(v) = verdict {
+                return Some(v);
+            }
+            if !failure {
+                return Some(Verdict::Helper(r));
+            }
+            return Some(match ip {
+                Some(ip) => Verdict::Failure(Failure {
+                    rule: r,
+                    ip,
+                    captures,
+                }),
+                None => Verdict::BadAddress(r, raw_ip.unwrap_or_default()),
+            });
+        }
+        None
+    }
+}
+
+fn session_key(paths: &[FieldPath], event: &Event) -> Option<String> {
+    if paths.is_empty() {
+        return None;
+    }
+    let mut key = String::new();
+    for p in paths {
+        let v = event.get(p)?;
+        key.push_str(&value_to_text(v));
+        key.push('\u{1f}');
+    }
+    Some(key)
+}
+
+fn compile_set(rules: RuleSet) -> Result<CompiledSet, RuleError> {
+    let mut fields: Vec<(FieldPath, Vec<String>, Vec<usize>)> = Vec::new();
+    let mut when_only = Vec::new();
+    for (ri, rule) in rules.rules.iter().enumerate() {
+        if rule.patterns.is_empty() {
+            when_only.push(ri);
+            continue;
+        }
+        let slot = match fields.iter().position(|(f, _, _)| *f == rule.field) {
+            Some(i) => i,
+            None => {
+                fields.push((rule.field.clone(), Vec::new(), Vec::new()));
+                fields.len() - 1
+            }
+        };
+        for p in &rule.patterns {
+            fields[slot].1.push(p.as_str().to_string());
+            fields[slot].2.push(ri);
+        }
+    }
+    let fields = fields
+        .into_iter()
+        .map(|(field, pats, rule_of)| {
+            regex::RegexSetBuilder::new(&pats)
+                .size_limit(64 << 20)
+                .build()
+                .map(|set| FieldIndex {
+                    field,
+                    set,
+                    rule_of,
+                })
+                .map_err(|e| RuleError {
+                    source_name: rules.name.clone(),
+                    rule: None,
+                    message: format!("cannot combine the patterns: {e}"),
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(CompiledSet {
+        rules,
+        fields,
+        when_only,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fail2ban::rules::RuleSetDef;
+
+    const SSHD: &str = r#"
+name: mini-sshd
+group: ssh
+program: '^sshd$'
+session: [process.pid]
+modes: [normal, aggressive]
+default_mode: normal
+rules:
+  - id: invalid-user
+    match: '^Invalid user (?P<user>.*?) from (?P<ip>\S+)(?: port \d+)?$'
+    limit: 1
+  - id: failed-password
+    match: '^Failed password for (?:invalid user )?(?P<user>.*?) from (?P<ip>\S+) port \d+'
+  - id: connection-from
+    match: '^Connection from (?P<ip>\S+) port \d+'
+    failure: false
+  - id: too-many
+    match: '^Disconnecting: Too many authentication failures'
+    session_ip: true
+  - id: closed-after-pending
+    match: '^Connection closed by (?P<ip>\S+)(?: port \d+)? \[preauth\]$'
+    after_pending: true
+  - id: accepted
+    match: '^Accepted \S+ for (?P<user>\S+) from (?P<ip>\S+)'
+    failure: false
+    forget: true
+"#;
+
+    fn engine(mode: Option<&str>) -> RuleEngine {
+        let set = RuleSetDef::from_yaml(SSHD, "t")
+            .unwrap()
+            .compile(mode, "t")
+            .unwrap();
+        RuleEngine::new(vec![set]).unwrap()
+    }
+
+    fn ev(prog: &str, pid: u32, msg: &str) -> Event {
+        let mut e = Event::from_message(msg);
+        e.set(&fields::PROCESS_NAME, prog);
+        e.set(&fields::PROCESS_PID, pid);
+        e
+    }
+
+    fn failure_ip(v: &Verdict) -> Option<String> {
+        match v {
+            Verdict::Failure(f) => Some(f.ip.to_string()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn single_line_failures() {
+        let mut e = engine(None);
+        let v = e.evaluate(&ev("sshd", 1, "Invalid user bob from 192.0.2.1 port 22"));
+        assert_eq!(failure_ip(&v).as_deref(), Some("192.0.2.1"));
+        if let Verdict::Failure(f) = v {
+            assert_eq!(e.rule(f.rule).id, "invalid-user");
+            assert_eq!(f.captures, vec![(fields::USER_NAME.clone(), "bob".into())]);
+        }
+        let v = e.evaluate(&ev(
+            "sshd",
+            1,
+            "Failed password for root from ::ffff:192.0.2.9 port 22 ssh2",
+        ));
+        assert_eq!(failure_ip(&v).as_deref(), Some("192.0.2.9"));
+    }
+
+    #[test]
+    fn other_programs_are_not_judged() {
+        let mut e = engine(None);
+        let v = e.evaluate(&ev("cron", 1, "Invalid user bob from 192.0.2.1 port 22"));
+        assert_eq!(v, Verdict::NoMatch);
+        // No program at all (a bare line): the set still applies.
+        let v = e.evaluate(&Event::from_message(
+            "Invalid user bob from 192.0.2.1 port 22",
+        ));
+        assert_eq!(failure_ip(&v).as_deref(), Some("192.0.2.1"));
+    }
+
+    #[test]
+    fn injected_addresses_are_not_taken() {
+        let mut e = engine(None);
+        // The user name carries "from 10.10.1.1": the real client is last.
+        let v = e.evaluate(&ev(
+            "sshd",
+            2,
+            "Failed password for invalid user from 10.10.1.1 from 127.0.0.1 port 58946 ssh2",
+        ));
+        assert_eq!(failure_ip(&v).as_deref(), Some("127.0.0.1"));
+        // A hostname or bogus address is never a ban.
+        let v = e.evaluate(&ev("sshd", 2, "Invalid user x from 999.1.1.1"));
+        assert!(
+            matches!(v, Verdict::BadAddress(_, ref raw) if raw == "999.1.1.1"),
+            "{v:?}"
+        );
+        let v = e.evaluate(&ev("sshd", 2, "Invalid user x from 1.2.3"));
+        assert!(matches!(v, Verdict::BadAddress(..)));
+    }
+
+    #[test]
+    fn session_supplies_the_address() {
+        let mut e = engine(None);
+        assert!(matches!(
+            e.evaluate(&ev(
+                "sshd",
+                7,
+                "Connection from 192.0.2.7 port 5000 on 10.0.0.1 port 22"
+            )),
+            Verdict::Helper(_)
+        ));
+        let v = e.evaluate(&ev(
+            "sshd",
+            7,
+            "Disconnecting: Too many authentication failures [preauth]",
+        ));
+        assert_eq!(failure_ip(&v).as_deref(), Some("192.0.2.7"));
+        // Another pid knows nothing: the failure waits for an address.
+        let v = e.evaluate(&ev(
+            "sshd",
+            8,
+            "Disconnecting: Too many authentication failures [preauth]",
+        ));
+        assert!(matches!(v, Verdict::Deferred(_)));
+        // A different pid closing does not complete it.
+        let v = e.evaluate(&ev("sshd", 9, "Connection closed by 192.0.2.9 [preauth]"));
+        assert_eq!(v, Verdict::NoMatch);
+        let v = e.evaluate(&ev("sshd", 8, "Connection closed by 192.0.2.8 [preauth]"));
+        assert_eq!(failure_ip(&v).as_deref(), Some("192.0.2.8"));
+        // Completed: the next close is not a failure any more.
+        let v = e.evaluate(&ev("sshd", 8, "Connection closed by 192.0.2.8 [preauth]"));
+        assert_eq!(v, Verdict::NoMatch);
+    }
+
+    #[test]
+    fn forget_clears_the_session() {
+        let mut e = engine(None);
+        e.evaluate(&ev(
+            "sshd",
+            3,
+            "Connection from 192.0.2.3 port 1 on 10.0.0.1 port 22",
+        ));
+        e.evaluate(&ev(
+            "sshd",
+            3,
+            "Accepted publickey for git from 192.0.2.3 port 1 ssh2",
+        ));
+        let v = e.evaluate(&ev(
+            "sshd",
+            3,
+            "Disconnecting: Too many authentication failures [preauth]",
+        ));
+        assert!(matches!(v, Verdict::Deferred(_)), "{v:?}");
+    }
+}

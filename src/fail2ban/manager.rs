@@ -1,0 +1,295 @@
+//! From events to ban decisions: rules find failures, the tracker counts
+//! them per `group~ip`, the allow-list excuses, the book remembers bans.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::allow::AllowList;
+use super::book::{BanBook, BanDecision};
+use super::engine::{RuleEngine, Verdict};
+use super::policy::{EscalationDef, GroupPolicy};
+use super::tracker::{FailureTracker, Key};
+use crate::duration::Span;
+use crate::event::{Event, fields};
+
+/// Counters of what the manager saw.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ManagerStats {
+    /// Failures counted.
+    pub failures: u64,
+    /// Failures from allow-listed addresses (not counted).
+    pub allowed: u64,
+    /// Lines excused by an ignore pattern.
+    pub ignored: u64,
+    /// Rule matches whose address was not a valid IP.
+    pub bad_addresses: u64,
+    /// Ban decisions made.
+    pub bans: u64,
+}
+
+/// Settings of a manager.
+#[derive(Debug, Clone)]
+pub struct ManagerConfig {
+    /// Group policies by name; groups not listed get the defaults.
+    pub groups: Vec<GroupPolicy>,
+    /// Addresses never counted or banned.
+    pub allow: AllowList,
+    /// Most `group~ip` keys tracked at once.
+    pub max_tracked: usize,
+    /// Longer bans for repeat offenders.
+    pub escalation: Option<EscalationDef>,
+}
+
+/// Turns events into failures and ban decisions.
+pub struct BanManager {
+    rules: RuleEngine,
+    groups: Vec<GroupPolicy>,
+    group_index: HashMap<String, u16>,
+    allow: AllowList,
+    tracker: FailureTracker,
+    book: BanBook,
+    escalation: Option<EscalationDef>,
+    stats: ManagerStats,
+    clock: LogClock,
+}
+
+/// The logs' own clock: the newest event time seen, advancing with the
+/// wall clock since. Bans expire by it, so a replayed old log keeps its
+/// bans for their time in log time, while live logs follow the wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+struct LogClock {
+    event_ms: i64,
+    wall_ms: i64,
+}
+
+impl LogClock {
+    fn observe(&mut self, event_ms: i64, wall_ms: i64) {
+        if event_ms >= self.event_ms || self.wall_ms == 0 {
+            *self = Self { event_ms, wall_ms };
+        }
+    }
+
+    fn now(&self, wall_ms: i64) -> i64 {
+        if self.wall_ms == 0 {
+            return wall_ms;
+        }
+        self.event_ms
+            .saturating_add(wall_ms.saturating_sub(self.wall_ms))
+    }
+}
+
+impl BanManager {
+    /// A manager over compiled rules. Every group a rule names gets a
+    /// policy (the configured one, else the defaults).
+    pub fn new(rules: RuleEngine, config: ManagerConfig) -> Result<Self, String> {
+        let mut groups = config.groups;
+        for (_, r) in rules.rules() {
+            if !groups.iter().any(|g| g.name == r.group) {
+                groups.push(GroupPolicy::resolve(&r.group, None)?);
+            }
+        }
+        if groups.len() > usize::from(u16::MAX) {
+            return Err("too many groups".into());
+        }
+        let group_index = groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (g.name.clone(), i as u16))
+            .collect();
+        Ok(Self {
+            rules,
+            groups,
+            group_index,
+            allow: config.allow,
+            tracker: FailureTracker::new(config.max_tracked),
+            book: BanBook::default(),
+            escalation: config.escalation,
+            stats: ManagerStats::default(),
+            clock: LogClock::default(),
+        })
+    }
+
+    /// The rule engine.
+    pub fn rules(&self) -> &RuleEngine {
+        &self.rules
+    }
+
+    /// The group policies.
+    pub fn groups(&self) -> &[GroupPolicy] {
+        &self.groups
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> &ManagerStats {
+        &self.stats
+    }
+
+    /// Keys tracked now.
+    pub fn tracked(&self) -> usize {
+        self.tracker.len()
+    }
+
+    /// The tracker's evictions.
+    pub fn evicted(&self) -> u64 {
+        self.tracker.evicted()
+    }
+
+    /// Active bans.
+    pub fn active_bans(&self) -> usize {
+        self.book.active_count()
+    }
+
+    /// Judges one event at `now_ms` (used when the event has no time),
+    /// tags it, and returns the ban decision it caused, if any.
+    pub fn handle(&mut self, event: &mut Event, now_ms: i64) -> Option<BanDecision> {
+        let verdict = self.rules.evaluate(event);
+        let failure = match verdict {
+            Verdict::Failure(f) => f,
+            Verdict::Ignored(_) => {
+                self.stats.ignored += 1;
+                return None;
+            }
+            Verdict::BadAddress(..) => {
+                self.stats.bad_addresses += 1;
+                return None;
+            }
+            Verdict::NoMatch | Verdict::Helper(_) | Verdict::Deferred(_) => return None,
+        };
+        let rule = self.rules.rule(failure.rule);
+        let group_name = rule.group.clone();
+        let rule_id = rule.id.clone();
+        let rule_limit = rule.limit;
+        for (path, value) in &failure.captures {
+            if !event.contains(path) {
+                event.set(path, value.as_str());
+            }
+        }
+        if !event.contains(&fields::CLIENT_IP) {
+            event.set(&fields::CLIENT_IP, failure.ip.to_string());
+        }
+        event.set(&fields::FAIL2BAN_GROUP, group_name.as_str());
+        event.set(&fields::FAIL2BAN_RULE, rule_id.as_str());
+        event.set(
+            &fields::FAIL2BAN_KEY,
+            format!("{group_name}~{}", failure.ip),
+        );
+        if self.allow.contains(failure.ip) {
+            self.stats.allowed += 1;
+            event.set(&fields::FAIL2BAN_ALLOWED, true);
+            event.set(&fields::FAIL2BAN_BANNED, false);
+            return None;
+        }
+        self.stats.failures += 1;
+        let &gi = self.group_index.get(&group_name)?;
+        let policy = &self.groups[usize::from(gi)];
+        let at = event_time_ms(event).unwrap_or(now_ms);
+        self.clock.observe(at, now_ms);
+        let key = Key {
+            group: gi,
+            ip: failure.ip,
+        };
+        if self.book.is_banned(&key, at) {
+            event.set(&fields::FAIL2BAN_COUNT, self.tracker.count(&key) as u64 + 1);
+            event.set(&fields::FAIL2BAN_BANNED, true);
+            return None;
+        }
+        let window = duration_ms(policy.window);
+        let limit = rule_limit.unwrap_or(policy.limit);
+        let count = self.tracker.record(key, at, window, limit);
+        event.set(&fields::FAIL2BAN_COUNT, u64::from(count.in_window));
+        if !count.reached {
+            event.set(&fields::FAIL2BAN_BANNED, false);
+            return None;
+        }
+        event.set(&fields::FAIL2BAN_BANNED, true);
+        event.add_tag("banned");
+        let decision = self.decide(
+            key,
+            &rule_id,
+            count.in_window,
+            count.first_ms,
+            count.last_ms,
+            at,
+        );
+        self.tracker.forget(&key);
+        Some(decision)
+    }
+
+    fn decide(
+        &mut self,
+        key: Key,
+        rule: &str,
+        count: u32,
+        first: i64,
+        last: i64,
+        at: i64,
+    ) -> BanDecision {
+        let policy = &self.groups[usize::from(key.group)];
+        let (bantime, previous) = match &self.escalation {
+            Some(esc) => {
+                let prev = self
+                    .book
+                    .previous_bans(key.ip, at, duration_ms(esc.window.0));
+                (esc.bantime(policy.bantime, prev), prev)
+            }
+            None => (policy.bantime, 0),
+        };
+        let until = bantime
+            .as_duration()
+            .map(|d| at.saturating_add(duration_ms(d)));
+        self.book.record(key, at, until);
+        self.stats.bans += 1;
+        BanDecision {
+            ip: key.ip,
+            group: policy.name.clone(),
+            rule: rule.to_string(),
+            count,
+            first_seen_ms: first,
+            last_seen_ms: last,
+            since_ms: at,
+            until_ms: until,
+            bantime,
+            previous_bans: previous,
+            reason: format!("{count} failure(s) of rule {rule}"),
+        }
+    }
+
+    /// Ends bans whose time is up, returning (group, ip) of each, and
+    /// forgets failure counts older than their window. `wall_ms` is the wall
+    /// clock; expiry follows the logs' clock (see [`LogClock`]).
+    pub fn expire(&mut self, wall_ms: i64) -> Vec<(String, IpAddr)> {
+        let at = self.clock.now(wall_ms);
+        self.tracker.expire(at);
+        self.book
+            .expire(at)
+            .into_iter()
+            .map(|k| (self.groups[usize::from(k.group)].name.clone(), k.ip))
+            .collect()
+    }
+
+    /// The ban time a fresh ban in `group` would get (for display).
+    pub fn bantime(&self, group: &str) -> Option<Span> {
+        self.group_index
+            .get(group)
+            .map(|&i| self.groups[usize::from(i)].bantime)
+    }
+}
+
+/// The event's `@timestamp` in ms, when it has a parseable one.
+pub fn event_time_ms(event: &Event) -> Option<i64> {
+    match event.get(&fields::TIMESTAMP)? {
+        Value::String(s) => s
+            .parse::<jiff::Timestamp>()
+            .ok()
+            .map(|t| t.as_millisecond()),
+        Value::Number(n) => n.as_i64(),
+        _ => None,
+    }
+}
+
+fn duration_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
