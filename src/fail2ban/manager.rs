@@ -293,3 +293,194 @@ pub fn event_time_ms(event: &Event) -> Option<i64> {
 fn duration_ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fail2ban::engine::RuleEngine;
+    use crate::fail2ban::policy::GroupDef;
+    use crate::fail2ban::rules::RuleSetDef;
+
+    const RULES: &str = r#"
+name: t
+group: ssh
+rules:
+  - id: bad
+    match: '^bad login from (?P<ip>\S+)$'
+  - id: worse
+    match: '^invalid user from (?P<ip>\S+)$'
+    limit: 1
+"#;
+
+    fn manager(limit: u32, allow: &[&str], escalation: Option<EscalationDef>) -> BanManager {
+        let set = RuleSetDef::from_yaml(RULES, "t")
+            .unwrap()
+            .compile(None, "t")
+            .unwrap();
+        let engine = RuleEngine::new(vec![set]).unwrap();
+        let def = GroupDef {
+            limit: Some(limit),
+            window: Some(crate::duration::FiniteSpan(Duration::from_secs(600))),
+            bantime: Some(Span::Finite(Duration::from_secs(3600))),
+            ports: vec![],
+        };
+        BanManager::new(
+            engine,
+            ManagerConfig {
+                groups: vec![GroupPolicy::resolve("ssh", Some(&def)).unwrap()],
+                allow: AllowList::parse(allow.iter().copied().chain(["127.0.0.0/8"])).unwrap(),
+                max_tracked: 1000,
+                escalation,
+            },
+        )
+        .unwrap()
+    }
+
+    /// An event at `secs` seconds into 2005-02-25 UTC.
+    fn ev(msg: &str, secs: i64) -> Event {
+        let mut e = Event::from_message(msg);
+        let ts = jiff::Timestamp::from_second(1_109_289_600 + secs).unwrap();
+        e.set(&fields::TIMESTAMP, ts.to_string());
+        e
+    }
+
+    #[test]
+    fn bans_once_at_the_limit_and_tags_events() {
+        let mut m = manager(3, &[], None);
+        let mut decisions = Vec::new();
+        let mut events = Vec::new();
+        for i in 0..5 {
+            let mut e = ev("bad login from 192.0.2.1", i);
+            decisions.extend(m.handle(&mut e, 0));
+            events.push(e.into_value());
+        }
+        assert_eq!(decisions.len(), 1, "one decision, not one per line");
+        let d = &decisions[0];
+        assert_eq!(
+            (
+                d.ip.to_string().as_str(),
+                d.group.as_str(),
+                d.rule.as_str(),
+                d.count
+            ),
+            ("192.0.2.1", "ssh", "bad", 3)
+        );
+        assert_eq!(d.first_seen_ms, 1_109_289_600_000);
+        assert_eq!(d.until_ms, Some(1_109_289_602_000 + 3_600_000));
+        assert_eq!(events[0]["fail2ban"]["count"], 1);
+        assert_eq!(events[0]["fail2ban"]["banned"], false);
+        assert_eq!(events[2]["fail2ban"]["banned"], true);
+        assert_eq!(events[2]["fail2ban"]["key"], "ssh~192.0.2.1");
+        assert_eq!(
+            events[4]["fail2ban"]["banned"], true,
+            "later lines while banned are tagged"
+        );
+        assert_eq!(events[4]["client"]["ip"], "192.0.2.1");
+        assert_eq!(m.stats().bans, 1);
+    }
+
+    #[test]
+    fn rule_limit_overrides_group_limit() {
+        let mut m = manager(5, &[], None);
+        assert!(
+            m.handle(&mut ev("invalid user from 192.0.2.2", 0), 0)
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn allow_list_is_never_counted() {
+        let mut m = manager(1, &["192.0.2.0/24"], None);
+        let mut e = ev("bad login from 192.0.2.9", 0);
+        assert!(m.handle(&mut e, 0).is_none());
+        assert_eq!(e.into_value()["fail2ban"]["allowed"], true);
+        assert!(
+            m.handle(&mut ev("bad login from 127.0.0.1", 0), 0)
+                .is_none()
+        );
+        assert!(
+            m.handle(&mut ev("bad login from ::ffff:127.0.0.1", 0), 0)
+                .is_none()
+        );
+        assert_eq!(m.stats().failures, 0);
+        assert_eq!(m.stats().allowed, 3);
+        assert_eq!(m.tracked(), 0);
+    }
+
+    #[test]
+    fn mapped_ipv6_counts_as_ipv4() {
+        let mut m = manager(2, &[], None);
+        assert!(
+            m.handle(&mut ev("bad login from 198.51.100.7", 0), 0)
+                .is_none()
+        );
+        let d = m.handle(&mut ev("bad login from ::ffff:198.51.100.7", 1), 0);
+        assert_eq!(d.map(|d| d.ip.to_string()).as_deref(), Some("198.51.100.7"));
+    }
+
+    #[test]
+    fn replayed_logs_count_by_their_own_time() {
+        let mut m = manager(2, &[], None);
+        // Two failures 11 minutes apart in log time: outside the 10m window,
+        // although they are processed within the same wall-clock instant.
+        assert!(
+            m.handle(&mut ev("bad login from 192.0.2.3", 0), 5)
+                .is_none()
+        );
+        assert!(
+            m.handle(&mut ev("bad login from 192.0.2.3", 660), 5)
+                .is_none()
+        );
+        assert!(
+            m.handle(&mut ev("bad login from 192.0.2.3", 700), 5)
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn ban_ends_and_the_address_can_be_banned_again() {
+        let mut m = manager(1, &[], None);
+        let wall = 1_000_000;
+        assert!(
+            m.handle(&mut ev("bad login from 192.0.2.4", 0), wall)
+                .is_some()
+        );
+        // An hour of log time later (as seen by the log clock) the ban ends.
+        assert!(m.expire(wall + 3_599_000).is_empty());
+        assert_eq!(
+            m.expire(wall + 3_600_000),
+            vec![("ssh".to_string(), "192.0.2.4".parse().unwrap())]
+        );
+        assert_eq!(m.active_bans(), 0);
+        assert!(
+            m.handle(&mut ev("bad login from 192.0.2.4", 3700), wall)
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn repeat_offenders_get_longer_bans() {
+        let esc = EscalationDef {
+            factor: 2.0,
+            window: crate::duration::FiniteSpan(Duration::from_secs(86_400)),
+            max: Span::Finite(Duration::from_secs(3 * 3600)),
+        };
+        let mut m = manager(1, &[], Some(esc));
+        let d1 = m.handle(&mut ev("bad login from 192.0.2.5", 0), 0).unwrap();
+        let d2 = m
+            .handle(&mut ev("bad login from 192.0.2.5", 4000), 0)
+            .unwrap();
+        let d3 = m
+            .handle(&mut ev("bad login from 192.0.2.5", 4000 + 7300), 0)
+            .unwrap();
+        let d4 = m
+            .handle(&mut ev("bad login from 192.0.2.5", 4000 + 7300 + 10_900), 0)
+            .unwrap();
+        let hours = |d: &BanDecision| d.bantime.as_duration().unwrap().as_secs() / 3600;
+        assert_eq!(
+            (hours(&d1), hours(&d2), hours(&d3), hours(&d4)),
+            (1, 2, 3, 3)
+        );
+        assert_eq!(d3.previous_bans, 2);
+    }
+}
