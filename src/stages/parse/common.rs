@@ -3,7 +3,7 @@
 
 use std::sync::LazyLock;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::event::{Event, FieldPath, fields};
 use crate::pipeline::Outbox;
@@ -34,17 +34,27 @@ pub(crate) struct LineField {
 
 impl LineField {
     /// Takes the line out of the event, so the parser can borrow it while
-    /// it fills in the event (no copy of the line). `Err` says what is wrong
-    /// with the field; the event is then left as it was.
+    /// it fills in the event (no copy of the line). An empty string holds
+    /// the field's place meanwhile, so putting a value back costs no key
+    /// allocation. `Err` says what is wrong with the field; the event is
+    /// then left as it was.
     pub(crate) fn take(&self, event: &mut Event) -> Result<String, String> {
-        match event.remove(&self.field) {
-            Some(Value::String(line)) => Ok(line),
-            Some(other) => {
-                let kind = json_kind(&other);
-                event.set(&self.field, other);
-                Err(format!("field `{}` is {kind}, not a string", self.field))
-            }
+        match slot_mut(event.as_map_mut(), &self.field) {
+            Some(Value::String(line)) => Ok(std::mem::take(line)),
+            Some(other) => Err(format!(
+                "field `{}` is {}, not a string",
+                self.field,
+                json_kind(other)
+            )),
             None => Err(format!("field `{}` is missing", self.field)),
+        }
+    }
+
+    /// Puts `line` back into the field.
+    pub(crate) fn restore(&self, event: &mut Event, line: String) {
+        match slot_mut(event.as_map_mut(), &self.field) {
+            Some(slot) => *slot = Value::String(line),
+            None => event.set(&self.field, line),
         }
     }
 
@@ -54,10 +64,10 @@ impl LineField {
         match (self.keep_original, overwritten) {
             (true, false) => {
                 event.set(&EVENT_ORIGINAL, line.clone());
-                event.set(&self.field, line);
+                self.restore(event, line);
             }
             (true, true) => event.set(&EVENT_ORIGINAL, line),
-            (false, false) => event.set(&self.field, line),
+            (false, false) => self.restore(event, line),
             (false, true) => {}
         }
     }
@@ -73,7 +83,7 @@ impl LineField {
         out: &mut Outbox,
     ) {
         if let Some(line) = line {
-            event.set(&self.field, line);
+            self.restore(&mut event, line);
         }
         if self.keep_unparsed {
             out.error(message, Some(event.clone()));
@@ -82,6 +92,51 @@ impl LineField {
             out.error(message, Some(event));
         }
     }
+}
+
+/// The value at `path`, mutable, if every object along it exists.
+fn slot_mut<'m>(map: &'m mut Map<String, Value>, path: &FieldPath) -> Option<&'m mut Value> {
+    let mut parts = path.as_str().split('.').peekable();
+    let mut map = map;
+    loop {
+        let part = parts.next()?;
+        if parts.peek().is_none() {
+            return map.get_mut(part);
+        }
+        map = map.get_mut(part)?.as_object_mut()?;
+    }
+}
+
+/// Sets `value` at the path `parts` like [`Event::set`] (a non-object in
+/// the way is replaced), but allocates keys only for what is missing:
+/// parsers set many fields under few parents, on every line.
+pub(crate) fn put(event: &mut Event, parts: &[&str], value: Value) {
+    let Some((last, parents)) = parts.split_last() else {
+        return;
+    };
+    let mut map = event.as_map_mut();
+    for part in parents {
+        if !map.get(*part).is_some_and(Value::is_object) {
+            map.insert((*part).to_string(), Value::Object(Map::new()));
+        }
+        map = match map.get_mut(*part) {
+            Some(Value::Object(child)) => child,
+            _ => return,
+        };
+    }
+    match map.get_mut(*last) {
+        Some(slot) => *slot = value,
+        None => {
+            map.insert((*last).to_string(), value);
+        }
+    }
+}
+
+/// Where `part` lies inside `whole`, when it is a sub-slice of it.
+pub(crate) fn subrange(whole: &str, part: &str) -> Option<std::ops::Range<usize>> {
+    let start = (part.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
+    let end = start.checked_add(part.len())?;
+    (end <= whole.len()).then_some(start..end)
 }
 
 /// "an object", "a number", ... for error messages.
@@ -146,7 +201,7 @@ mod tests {
         e.set(&lf.field, "the line");
         let line = lf.take(&mut e).unwrap();
         assert_eq!(line, "the line");
-        assert!(!e.contains(&lf.field));
+        assert_eq!(e.get_str(&lf.field), Some(""));
         lf.finish(&mut e, line, false);
         assert_eq!(e.get_str(&lf.field), Some("the line"));
         assert_eq!(e.get_str(&EVENT_ORIGINAL), Some("the line"));
@@ -164,6 +219,31 @@ mod tests {
         );
         // The value stays where it was.
         assert_eq!(e.get(&lf.field), Some(&Value::from(5)));
+    }
+
+    #[test]
+    fn put_merges_and_replaces_like_set() {
+        let mut e = Event::new();
+        e.set(&path("log.file.path"), "/x");
+        e.set(&path("process"), 5);
+        put(&mut e, &["log", "syslog", "priority"], Value::from(13));
+        put(&mut e, &["process", "name"], Value::from("sshd"));
+        put(&mut e, &["process", "name"], Value::from("cron"));
+        assert_eq!(
+            e.into_value(),
+            serde_json::json!({
+                "log": {"file": {"path": "/x"}, "syslog": {"priority": 13}},
+                "process": {"name": "cron"},
+            })
+        );
+    }
+
+    #[test]
+    fn subrange_finds_slices_only() {
+        let whole = String::from("abcdef");
+        assert_eq!(subrange(&whole, &whole[2..4]), Some(2..4));
+        assert_eq!(subrange(&whole, &whole[6..]), Some(6..6));
+        assert_eq!(subrange(&whole, "cd"), None);
     }
 
     #[test]
