@@ -33,6 +33,26 @@ enum Command {
         /// The pipeline file (YAML).
         config: PathBuf,
     },
+    /// Run rule sets over a log file and report what matched (like fail2ban-regex).
+    Match {
+        /// Rule set: a built-in name (sshd, postfix, ...), NAME:MODE, or a YAML file. Repeatable.
+        #[arg(long = "rules", short = 'r', required = true)]
+        rules: Vec<String>,
+        /// Mode for the rule sets (e.g. aggressive); default: each set's default mode.
+        #[arg(long)]
+        mode: Option<String>,
+        /// Print one JSON object per failure line: {"line", "ip", "time", "rule"}.
+        #[arg(long)]
+        json: bool,
+        /// Year for timestamps that carry none (default: inferred from today).
+        #[arg(long)]
+        year: Option<i16>,
+        /// Also print the lines no rule matched.
+        #[arg(long)]
+        print_missed: bool,
+        /// The log file (`-` for standard input).
+        file: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -41,6 +61,21 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run { config } => cli::run::run(&config),
         Command::Check { config } => cli::check::check(&config),
+        Command::Match {
+            rules,
+            mode,
+            json,
+            year,
+            print_missed,
+            file,
+        } => cli::match_cmd::run(&cli::match_cmd::MatchArgs {
+            rules,
+            mode,
+            json,
+            year,
+            print_missed,
+            file,
+        }),
     };
     match result {
         Ok(code) => code,

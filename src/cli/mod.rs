@@ -2,4 +2,5 @@
 
 pub mod check;
 pub mod logging;
+pub mod match_cmd;
 pub mod run;

@@ -4,9 +4,21 @@
 /// (name, YAML) of every built-in set.
 static SETS: &[(&str, &str)] = &[("sshd", include_str!("builtin/sshd.yml"))];
 
+/// Environment variable naming a directory whose `NAME.yml` files replace
+/// the compiled-in sets: a development aid for editing rules without
+/// rebuilding (`LOGBUS_BUILTIN_RULES_DIR=src/fail2ban/builtin`).
+pub const OVERRIDE_DIR_ENV: &str = "LOGBUS_BUILTIN_RULES_DIR";
+
 /// The YAML of a built-in set.
-pub fn get(name: &str) -> Option<&'static str> {
-    SETS.iter().find(|(n, _)| *n == name).map(|(_, y)| *y)
+pub fn get(name: &str) -> Option<std::borrow::Cow<'static, str>> {
+    let builtin = SETS.iter().find(|(n, _)| *n == name).map(|(_, y)| *y)?;
+    if let Some(dir) = std::env::var_os(OVERRIDE_DIR_ENV)
+        && let Ok(text) =
+            std::fs::read_to_string(std::path::Path::new(&dir).join(format!("{name}.yml")))
+    {
+        return Some(std::borrow::Cow::Owned(text));
+    }
+    Some(std::borrow::Cow::Borrowed(builtin))
 }
 
 /// Names of the built-in sets.

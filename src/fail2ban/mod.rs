@@ -11,6 +11,7 @@ pub mod manager;
 pub mod policy;
 pub mod rules;
 
+pub mod replay;
 pub mod session;
 pub mod text;
 pub mod tracker;

@@ -282,7 +282,7 @@ impl RuleSetDef {
                     builtin::names().join(", ")
                 ),
             })?;
-            (text.to_string(), format!("built-in `{}`", source.name))
+            (text.into_owned(), format!("built-in `{}`", source.name))
         };
         Self::from_yaml(&text, &origin).map(|d| (d, origin))
     }

@@ -1,0 +1,192 @@
+//! `logbus match`: our fail2ban-regex. Runs rule sets over a log file and
+//! reports what matched.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use logbus::fail2ban::engine::Verdict;
+use logbus::fail2ban::load_rules;
+use logbus::fail2ban::replay::Replay;
+use logbus::fail2ban::rules::RuleSource;
+use logbus::stages::input::lines::LineReader;
+use logbus::timestamp::TimeContext;
+use serde_json::json;
+
+/// Longest line judged; longer lines are cut (and still judged).
+const MAX_LINE: usize = 1 << 20;
+
+/// What `logbus match` was asked.
+#[derive(Debug)]
+pub struct MatchArgs {
+    /// Rule sets (built-in names or files).
+    pub rules: Vec<String>,
+    /// Mode for every set without `:MODE`.
+    pub mode: Option<String>,
+    /// One JSON object per failure line.
+    pub json: bool,
+    /// Year for timestamps that have none.
+    pub year: Option<i16>,
+    /// Print lines no rule matched.
+    pub print_missed: bool,
+    /// The log file (`-` for stdin).
+    pub file: PathBuf,
+}
+
+#[derive(Default)]
+struct Summary {
+    lines: u64,
+    skipped: u64,
+    matched: u64,
+    helper: u64,
+    ignored: u64,
+    bad_address: u64,
+    per_rule: HashMap<String, u64>,
+    per_ip: HashMap<String, u64>,
+}
+
+/// Runs the match and prints the report.
+pub fn run(args: &MatchArgs) -> anyhow::Result<ExitCode> {
+    if args.rules.is_empty() {
+        bail!("give at least one --rules NAME|FILE");
+    }
+    let sources: Vec<RuleSource> = args
+        .rules
+        .iter()
+        .map(|r| {
+            let mut s = RuleSource::parse(r);
+            if s.mode.is_none() {
+                s.mode.clone_from(&args.mode);
+            }
+            s
+        })
+        .collect();
+    let cwd = Path::new(".");
+    let engine = load_rules(&sources, &[], cwd)?;
+    let mut ctx = TimeContext::system();
+    if let Some(y) = args.year {
+        ctx = ctx.with_year(y);
+    }
+    let mut replay = Replay::new(engine, ctx);
+    let reader: Box<dyn std::io::Read> = if args.file.as_os_str() == "-" {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(
+            File::open(&args.file)
+                .with_context(|| format!("cannot open {}", args.file.display()))?,
+        )
+    };
+    let mut lines = LineReader::new(BufReader::with_capacity(256 * 1024, reader), MAX_LINE, 0);
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::with_capacity(64 * 1024, stdout.lock());
+    let mut summary = Summary::default();
+    let mut missed: Vec<(u64, String)> = Vec::new();
+    let started = Instant::now();
+    let mut number = 0u64;
+    while let Some(line) = lines
+        .next_line(true)
+        .with_context(|| format!("cannot read {}", args.file.display()))?
+    {
+        number += 1;
+        summary.lines += 1;
+        let text = line.text.as_str();
+        // Comment and blank lines are not log lines (annotated sample logs
+        // carry both).
+        if text.trim().is_empty() || text.starts_with('#') {
+            summary.skipped += 1;
+            continue;
+        }
+        let result = replay.line(text);
+        match &result.verdict {
+            Verdict::Failure(f) => {
+                summary.matched += 1;
+                let rule = &replay.engine().rule(f.rule).id;
+                *summary.per_rule.entry(rule.clone()).or_default() += 1;
+                *summary.per_ip.entry(f.ip.to_string()).or_default() += 1;
+                if args.json {
+                    let mut obj = json!({"line": number, "ip": f.ip.to_string(), "rule": rule});
+                    if let Some(t) = &result.time {
+                        obj["time"] = json!(t);
+                    }
+                    obj["group"] = json!(replay.engine().rule(f.rule).group);
+                    serde_json::to_writer(&mut out, &obj)?;
+                    out.write_all(b"\n")?;
+                }
+            }
+            Verdict::Ignored(_) => summary.ignored += 1,
+            Verdict::Helper(_) | Verdict::Deferred(_) => summary.helper += 1,
+            Verdict::BadAddress(..) => summary.bad_address += 1,
+            Verdict::NoMatch => {
+                if args.print_missed {
+                    missed.push((number, text.to_string()));
+                }
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+    if !args.json {
+        print_summary(&mut out, args, &replay, &summary, elapsed)?;
+    }
+    if args.print_missed {
+        writeln!(out, "\nMissed lines ({}):", missed.len())?;
+        for (n, l) in &missed {
+            writeln!(out, "{n}: {l}")?;
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_summary(
+    out: &mut impl Write,
+    args: &MatchArgs,
+    replay: &Replay,
+    s: &Summary,
+    elapsed: std::time::Duration,
+) -> std::io::Result<()> {
+    let sets: Vec<String> = replay
+        .engine()
+        .sets()
+        .map(|set| match &set.mode {
+            Some(m) => format!("{} (mode {m})", set.name),
+            None => set.name.clone(),
+        })
+        .collect();
+    writeln!(out, "Rules: {}", sets.join(", "))?;
+    writeln!(out, "File:  {}", args.file.display())?;
+    writeln!(out)?;
+    writeln!(out, "Failures: {} total", s.matched)?;
+    writeln!(out, "|-  #) [# of hits] rule")?;
+    for (i, (rref, rule)) in replay.engine().rules().enumerate() {
+        let _ = rref;
+        let hits = s.per_rule.get(&rule.id).copied().unwrap_or(0);
+        writeln!(out, "|  {:>2}) [{hits}] {}", i + 1, rule.id)?;
+    }
+    writeln!(out, "`-")?;
+    writeln!(out)?;
+    let mut ips: Vec<(&String, &u64)> = s.per_ip.iter().collect();
+    ips.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    writeln!(out, "Addresses: {} distinct", ips.len())?;
+    for (ip, n) in ips.iter().take(10) {
+        writeln!(out, "|  {ip}: {n}")?;
+    }
+    writeln!(out)?;
+    let judged = s.lines - s.skipped;
+    let missed = judged - s.matched - s.ignored - s.helper - s.bad_address;
+    writeln!(
+        out,
+        "Lines: {} lines, {} comment/blank, {} matched, {} ignored, {} context-only, {} unusable address, {} missed",
+        s.lines, s.skipped, s.matched, s.ignored, s.helper, s.bad_address, missed
+    )?;
+    let secs = elapsed.as_secs_f64();
+    let rate = if secs > 0.0 {
+        s.lines as f64 / secs
+    } else {
+        0.0
+    };
+    writeln!(out, "[processed in {secs:.3} s, {rate:.0} lines/s]")
+}
