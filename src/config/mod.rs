@@ -142,10 +142,7 @@ impl PipelineConfig {
         text: &str,
         env: impl Fn(&str) -> Option<String> + Copy,
     ) -> Result<Self, ConfigError> {
-        let base_dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        let base_dir = base_dir_of(path)?;
         let mut root = parse_yaml(path, text)?;
         expand_tree(&mut root, &mut Vec::new(), env).map_err(|(field, msg)| {
             // Name the stage when the bad string sits inside one.
@@ -207,6 +204,25 @@ impl PipelineConfig {
     pub fn error(&self, stage: Option<&str>, field: Option<&str>, message: String) -> ConfigError {
         locate::error(&self.path, &self.source, stage, field, message)
     }
+}
+
+/// The directory of the configuration file, made absolute: stages keep
+/// resolved paths (and put them in `log.file.path`), so they must not depend
+/// on the directory `logbus` was started from. Symlinks are not resolved, so
+/// paths read as the user wrote them.
+fn base_dir_of(path: &Path) -> Result<PathBuf, ConfigError> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let abs = std::path::absolute(dir).map_err(|e| {
+        ConfigError::file(
+            path,
+            format!("cannot make the configuration's directory absolute: {e}"),
+        )
+    })?;
+    // `absolute` keeps a trailing `.` (`/srv/.`); drop it for tidy paths.
+    Ok(abs.components().collect())
 }
 
 fn parse_yaml(path: &Path, text: &str) -> Result<Value, ConfigError> {
@@ -369,6 +385,24 @@ mod tests {
         let e = load("pipeline:\n  a: [\n").unwrap_err();
         assert!(e.line.is_some());
         assert!(e.message.contains("invalid YAML"));
+    }
+
+    #[test]
+    fn relative_config_path_gives_an_absolute_base_dir() {
+        let cwd = std::env::current_dir().unwrap();
+        for (config, dir) in [
+            ("x.yml", cwd.clone()),
+            ("./x.yml", cwd.clone()),
+            ("sub/x.yml", cwd.join("sub")),
+            ("./sub/./x.yml", cwd.join("sub")),
+        ] {
+            let c =
+                PipelineConfig::from_text(Path::new(config), "pipeline: {}\n", |_| None).unwrap();
+            assert_eq!(c.base_dir, dir, "{config}");
+            assert_eq!(c.path, Path::new(config), "the path stays as written");
+        }
+        let c = load("pipeline: {}\n").unwrap();
+        assert_eq!(c.base_dir, Path::new("/etc"));
     }
 
     #[test]
