@@ -233,6 +233,20 @@ fn bad_output_options() {
   in:
     module: stdin
   out:
+    module: file
+    inChannels: [in]
+    path: out.json
+    mode: 648
+"
+        ),
+        "logbus: FILE:8: stage `out`: field `mode`: file: file mode 648 has a digit that is not octal (0-7); write e.g. 640 or \"0640\""
+    );
+    assert_eq!(
+        rejection(
+            "pipeline:
+  in:
+    module: stdin
+  out:
     module: log
     inChannels: [in]
     level: loud

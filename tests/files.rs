@@ -110,6 +110,11 @@ fn output_appends_and_new_files_get_mode() {
     inChannels: [in]
     path: private.json
     mode: \"0600\"
+  plain-number:
+    module: file
+    inChannels: [in]
+    path: plain-number.json
+    mode: 440
 ",
     );
     let out = run(&config);
@@ -124,6 +129,12 @@ fn output_appends_and_new_files_get_mode() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600);
+    // An integer's digits are octal digits (it used to be read as decimal).
+    let mode = std::fs::metadata(sb.path("plain-number.json"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o440);
 }
 
 #[test]
