@@ -165,6 +165,16 @@ impl PipelineConfig {
         let settings: Settings = deserialize_located(Value::Mapping(top), |field, msg| {
             locate::error(path, text, None, field, msg)
         })?;
+        if settings.stats_interval.0.is_zero() {
+            // A zero period would make the stats ticker panic at run time.
+            return Err(locate::error(
+                path,
+                text,
+                None,
+                Some("stats_interval"),
+                "must be longer than 0s (e.g. 30s)".into(),
+            ));
+        }
         let templates = template::load_all(path, &base_dir, templates_decl, env)?;
         let Some(Value::Mapping(pipeline)) = pipeline else {
             return Err(ConfigError::file(
@@ -378,6 +388,20 @@ mod tests {
         let e = load("stats_interval: soon\npipeline: {}\n").unwrap_err();
         assert_eq!(e.field.as_deref(), Some("stats_interval"));
         assert_eq!(e.line, Some(1));
+    }
+
+    /// Regression: `stats_interval: 0` passed `check`, then the stats task
+    /// panicked at run time and no stats were ever sent.
+    #[test]
+    fn zero_stats_interval_is_refused() {
+        for zero in ["0", "0s", "0ms"] {
+            let e = load(&format!("stats_interval: {zero}\npipeline: {{}}\n")).unwrap_err();
+            assert_eq!(e.field.as_deref(), Some("stats_interval"), "{zero}");
+            assert_eq!(e.line, Some(1));
+            assert_eq!(e.message, "must be longer than 0s (e.g. 30s)");
+        }
+        let c = load("stats_interval: 500ms\npipeline: {}\n").unwrap();
+        assert_eq!(c.settings.stats_interval.0, Duration::from_millis(500));
     }
 
     #[test]
