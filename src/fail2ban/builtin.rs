@@ -8,11 +8,23 @@ static SETS: &[(&str, &str)] = &[
     ("postfix", include_str!("builtin/postfix.yml")),
     ("dovecot", include_str!("builtin/dovecot.yml")),
     ("stalwart", include_str!("builtin/stalwart.yml")),
-    ("nginx-http-auth", include_str!("builtin/nginx-http-auth.yml")),
-    ("nginx-botsearch", include_str!("builtin/nginx-botsearch.yml")),
+    (
+        "nginx-http-auth",
+        include_str!("builtin/nginx-http-auth.yml"),
+    ),
+    (
+        "nginx-botsearch",
+        include_str!("builtin/nginx-botsearch.yml"),
+    ),
     ("apache-auth", include_str!("builtin/apache-auth.yml")),
-    ("apache-noscript", include_str!("builtin/apache-noscript.yml")),
-    ("apache-overflows", include_str!("builtin/apache-overflows.yml")),
+    (
+        "apache-noscript",
+        include_str!("builtin/apache-noscript.yml"),
+    ),
+    (
+        "apache-overflows",
+        include_str!("builtin/apache-overflows.yml"),
+    ),
     ("vsftpd", include_str!("builtin/vsftpd.yml")),
     ("proftpd", include_str!("builtin/proftpd.yml")),
     ("pure-ftpd", include_str!("builtin/pure-ftpd.yml")),
