@@ -2,7 +2,10 @@
 //! under `builtin/`, named after the fail2ban filter it replaces.
 
 /// (name, YAML) of every built-in set.
-static SETS: &[(&str, &str)] = &[("sshd", include_str!("builtin/sshd.yml"))];
+static SETS: &[(&str, &str)] = &[
+    ("sshd", include_str!("builtin/sshd.yml")),
+    ("dropbear", include_str!("builtin/dropbear.yml")),
+];
 
 /// Environment variable naming a directory whose `NAME.yml` files replace
 /// the compiled-in sets: a development aid for editing rules without
