@@ -619,7 +619,7 @@ rules:
         );
         assert_eq!(session_key(&paths, &[], &e), None);
         // Only optional fields, all missing: no session.
-        assert_eq!(session_key(&[host.clone()], &opt, &bare), None);
+        assert_eq!(session_key(&opt, &opt, &bare), None);
     }
 
     #[test]
