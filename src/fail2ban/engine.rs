@@ -149,10 +149,10 @@ impl RuleEngine {
     fn evaluate_set<'e>(&mut self, si: usize, event: &'e Event) -> Option<Verdict> {
         let strip = strip_timestamp;
         let cs = &self.sets[si];
-        if let (Some(prog), Some(name)) = (&cs.rules.program, event.get(&fields::PROCESS_NAME)) {
-            if !prog.is_match(&value_to_text(name)) {
-                return None;
-            }
+        if let (Some(prog), Some(name)) = (&cs.rules.program, event.get(&fields::PROCESS_NAME))
+            && !prog.is_match(&value_to_text(name))
+        {
+            return None;
         }
         let text_input = cs.rules.input == InputKind::Text;
         let prefix = cs.rules.strip.as_ref();

@@ -319,6 +319,7 @@ pub(crate) mod testing {
             options: &options,
             base_dir: Path::new("."),
             counters: counters.clone(),
+            settings: &crate::config::Settings::default(),
         };
         match build(&ctx)?.body {
             StageBody::Processor(stage) => Ok(TestStage { stage, counters }),
