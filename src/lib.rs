@@ -6,6 +6,7 @@
 
 pub mod condition;
 pub mod config;
+pub mod control;
 pub mod duration;
 pub mod event;
 pub mod fail2ban;

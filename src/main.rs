@@ -38,6 +38,21 @@ enum Command {
         /// The pipeline file (YAML).
         config: PathBuf,
     },
+    /// Manage bans of a running logbus (through its control socket).
+    Bans {
+        #[command(flatten)]
+        target: SocketArgs,
+        #[command(subcommand)]
+        action: BansAction,
+    },
+    /// Show the stages, counters and firewall health of a running logbus.
+    Status {
+        #[command(flatten)]
+        target: SocketArgs,
+        /// Print the raw JSON status.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run rule sets over a log file and report what matched (like fail2ban-regex).
     Match {
         /// Rule set: a built-in name (sshd, postfix, ...), NAME:MODE, or a YAML file. Repeatable.
@@ -60,12 +75,76 @@ enum Command {
     },
 }
 
+/// Where the control socket is.
+#[derive(Debug, clap::Args)]
+struct SocketArgs {
+    /// The control socket (default: the config's `control_socket`, else /run/logbus/control.sock).
+    #[arg(long, global = true)]
+    socket: Option<PathBuf>,
+    /// Read `control_socket` from this pipeline file.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum BansAction {
+    /// List active bans.
+    List {
+        /// Only this group.
+        #[arg(long)]
+        group: Option<String>,
+        /// Print a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ban an address by hand (refused for allow-listed addresses).
+    Add {
+        /// The address.
+        ip: String,
+        /// The ban group (e.g. ssh).
+        #[arg(long)]
+        group: String,
+        /// How long (e.g. 1h, 7d, forever); default: the group's bantime.
+        #[arg(long = "for")]
+        duration: Option<String>,
+        /// Why, for the record.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Lift the bans of an address.
+    Remove {
+        /// The address.
+        ip: String,
+        /// Only in this group.
+        #[arg(long)]
+        group: Option<String>,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     cli::logging::init(cli.verbose, cli.quiet);
     let result = match cli.command {
         Command::Run { config } => cli::run::run(&config),
         Command::Check { config } => cli::check::check(&config),
+        Command::Status { target, json } => {
+            cli::bans::socket_path(target.socket.as_deref(), target.config.as_deref())
+                .and_then(|s| cli::bans::status(&s, json))
+        }
+        Command::Bans { target, action } => cli::bans::socket_path(
+            target.socket.as_deref(),
+            target.config.as_deref(),
+        )
+        .and_then(|s| match action {
+            BansAction::List { group, json } => cli::bans::list(&s, group.as_deref(), json),
+            BansAction::Add {
+                ip,
+                group,
+                duration,
+                reason,
+            } => cli::bans::add(&s, &ip, &group, duration.as_deref(), reason.as_deref()),
+            BansAction::Remove { ip, group } => cli::bans::remove(&s, &ip, group.as_deref()),
+        }),
         Command::Match {
             rules,
             mode,

@@ -1,5 +1,6 @@
 //! The subcommands behind `main`.
 
+pub mod bans;
 pub mod check;
 pub mod logging;
 pub mod match_cmd;

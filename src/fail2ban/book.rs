@@ -78,6 +78,12 @@ impl BanDecision {
 
     /// One line for logs: `ban 192.0.2.1 in ssh for 1h (rule x, 3 failures)`.
     pub fn summary(&self) -> String {
+        if self.rule == "manual" {
+            return format!(
+                "ban {} in {} for {} (by hand: {})",
+                self.ip, self.group, self.bantime, self.reason
+            );
+        }
         let again = if self.previous_bans > 0 {
             format!(", banned {} time(s) before", self.previous_bans)
         } else {

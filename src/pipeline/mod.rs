@@ -1,5 +1,6 @@
 //! Building a pipeline from its configuration, checking it, and running it.
 
+pub mod control;
 pub mod counters;
 pub mod emitter;
 pub mod graph;
@@ -40,7 +41,21 @@ pub struct Pipeline {
     pub stages: Vec<BuiltNode>,
     /// How often stats are emitted.
     pub stats_interval: Duration,
+    /// The control socket to serve, if any (see [`Pipeline::build`]).
+    pub control_socket: Option<ControlSocket>,
 }
+
+/// Where the control socket goes, and whether the user asked for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlSocket {
+    /// Its path.
+    pub path: std::path::PathBuf,
+    /// Set in the configuration: failing to serve it stops the run.
+    pub explicit: bool,
+}
+
+/// The default control socket path.
+pub const DEFAULT_CONTROL_SOCKET: &str = "/run/logbus/control.sock";
 
 impl Pipeline {
     /// Builds every stage and checks the graph. All problems are reported
@@ -48,6 +63,7 @@ impl Pipeline {
     pub fn build(config: &PipelineConfig) -> Result<Self, Vec<ConfigError>> {
         let mut errors = Vec::new();
         let mut stages = Vec::new();
+        let mut wants_control = false;
         for spec in &config.stages {
             let Some(module) = stages::find(&spec.module, !spec.in_channels.is_empty()) else {
                 errors.push(config.error(
@@ -71,6 +87,7 @@ impl Pipeline {
             };
             match (module.build)(&ctx) {
                 Ok(built) => {
+                    wants_control |= built.wants_control_socket;
                     let mut writes = vec![spec.out_channels.clone()];
                     writes.extend(built.extra_outputs.into_iter().map(|c| vec![c]));
                     stages.push(BuiltNode {
@@ -105,9 +122,24 @@ impl Pipeline {
         if !errors.is_empty() {
             return Err(errors);
         }
+        let control_socket = match &config.settings.control_socket {
+            Some(p) => Some(ControlSocket {
+                path: if p.is_absolute() {
+                    p.clone()
+                } else {
+                    config.base_dir.join(p)
+                },
+                explicit: true,
+            }),
+            None => wants_control.then(|| ControlSocket {
+                path: DEFAULT_CONTROL_SOCKET.into(),
+                explicit: false,
+            }),
+        };
         Ok(Self {
             stages,
             stats_interval: config.settings.stats_interval.0,
+            control_socket,
         })
     }
 

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::{Id, JoinSet};
 
+use super::control;
 use super::counters::StageCounters;
 use super::emitter::Emitter;
 use super::graph;
@@ -88,7 +89,26 @@ pub(super) async fn run(pipeline: Pipeline, options: RunOptions) -> RunReport {
     let Pipeline {
         stages,
         stats_interval,
+        control_socket,
     } = pipeline;
+    // Bind before any stage starts: a socket the user asked for that cannot
+    // be served stops the run before anything happened.
+    let listener = match control_socket {
+        Some(sock) => match crate::control::server::bind(&sock.path) {
+            Ok(l) => Some(l),
+            Err(e) if sock.explicit => {
+                return RunReport {
+                    failures: vec![("control_socket".into(), e)],
+                    interrupted: false,
+                };
+            }
+            Err(e) => {
+                tracing::warn!("no control socket (`logbus bans` will not reach this run): {e}");
+                None
+            }
+        },
+        None => None,
+    };
     let nodes: Vec<graph::Node> = stages.iter().map(|s| s.node.clone()).collect();
     let readers = graph::readers_by_port(&nodes);
     let late = graph::downstream_of_inherent(&nodes);
@@ -149,6 +169,7 @@ pub(super) async fn run(pipeline: Pipeline, options: RunOptions) -> RunReport {
 
     let mut early = Tasks::default();
     let mut last = Tasks::default();
+    let mut control_targets = Vec::new();
     for (i, stage) in stages.into_iter().enumerate() {
         let BuiltNode {
             node,
@@ -177,9 +198,21 @@ pub(super) async fn run(pipeline: Pipeline, options: RunOptions) -> RunReport {
                 tasks.spawn(node.name, input.run(ctx));
             }
             StageBody::Processor(p) => {
-                let rx = receivers[i].take();
-                let hup = hup_tx.subscribe();
-                tasks.spawn(node.name, drive(p, rx, emitter, errors, counters, hup));
+                let (ctl_tx, ctl_rx) = mpsc::channel(control::CONTROL_QUEUE);
+                control_targets.push(control::ControlTarget::new(
+                    node.name.clone(),
+                    node.module.clone(),
+                    ctl_tx,
+                ));
+                let driven = Driven {
+                    rx: receivers[i].take(),
+                    out: emitter,
+                    errors,
+                    counters,
+                    hup: hup_tx.subscribe(),
+                    control: ctl_rx,
+                };
+                tasks.spawn(node.name, drive(p, driven));
             }
         }
     }
@@ -193,6 +226,15 @@ pub(super) async fn run(pipeline: Pipeline, options: RunOptions) -> RunReport {
     let broker = tokio::spawn(error_broker(err_rx, err_out, err_close_rx));
     drop(err_tx);
     let (stats_close, stats_close_rx) = oneshot::channel();
+    let server = listener.map(|l| {
+        tokio::spawn(crate::control::server::serve(
+            l,
+            control::ControlContext {
+                targets: control_targets,
+                stages: stat_list.clone(),
+            },
+        ))
+    });
     let stats = tokio::spawn(stats_ticker(
         stat_list,
         stats_out,
@@ -209,6 +251,9 @@ pub(super) async fn run(pipeline: Pipeline, options: RunOptions) -> RunReport {
     last.join(&trigger, &mut report).await;
     if let Some(t) = signal_task {
         t.abort();
+    }
+    if let Some(server) = server {
+        server.abort();
     }
     report.interrupted = interrupted.load(Ordering::Relaxed);
     report
@@ -281,14 +326,25 @@ fn call<R>(blocking: bool, f: impl FnOnce() -> R) -> R {
 }
 
 /// Drives a processor: batches in, outbox out, ticks, SIGHUP, finish.
-async fn drive(
-    mut proc: Box<dyn Processor>,
+/// What a processor is driven with.
+struct Driven {
     rx: Option<mpsc::Receiver<Batch>>,
-    mut out: Emitter,
+    out: Emitter,
     errors: ErrorSink,
     counters: Arc<StageCounters>,
-    mut hup: broadcast::Receiver<()>,
-) -> Result<(), StageError> {
+    hup: broadcast::Receiver<()>,
+    control: mpsc::Receiver<control::ControlCall>,
+}
+
+async fn drive(mut proc: Box<dyn Processor>, driven: Driven) -> Result<(), StageError> {
+    let Driven {
+        rx,
+        mut out,
+        errors,
+        counters,
+        mut hup,
+        mut control,
+    } = driven;
     let Some(mut rx) = rx else {
         return Err(StageError::new("internal: processor without a queue"));
     };
@@ -318,6 +374,10 @@ async fn drive(
                 if !matches!(r, Err(broadcast::error::RecvError::Closed)) {
                     call(blocking, || proc.hangup(&mut outbox));
                 }
+            }
+            Some(c) = control.recv() => {
+                let answer = call(blocking, || proc.control(&c.request, &mut outbox));
+                let _ = c.reply.send(answer);
             }
         }
         flush(&mut outbox, &mut out, &errors).await;

@@ -200,6 +200,16 @@ pub trait Processor: Send + 'static {
     fn blocking(&self) -> bool {
         false
     }
+
+    /// Answers a request from the control socket (`logbus bans ...`,
+    /// `logbus status`). `None`: this stage has nothing to say about it.
+    fn control(
+        &mut self,
+        _request: &serde_json::Value,
+        _out: &mut Outbox,
+    ) -> Option<serde_json::Value> {
+        None
+    }
 }
 
 /// A built stage, ready to run.
@@ -217,6 +227,9 @@ pub struct BuiltStage {
     /// Channels written besides `outChannels`, one per extra port, in port
     /// order (port 1, 2, ...).
     pub extra_outputs: Vec<String>,
+    /// The stage acts on the system (a real firewall): serve the control
+    /// socket at its default path even when none is configured.
+    pub wants_control_socket: bool,
 }
 
 impl BuiltStage {
@@ -225,6 +238,7 @@ impl BuiltStage {
         Self {
             body: StageBody::Input(Box::new(i)),
             extra_outputs: Vec::new(),
+            wants_control_socket: false,
         }
     }
 
@@ -233,6 +247,7 @@ impl BuiltStage {
         Self {
             body: StageBody::Processor(Box::new(p)),
             extra_outputs: Vec::new(),
+            wants_control_socket: false,
         }
     }
 }

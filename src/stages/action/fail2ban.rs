@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::event::Event;
 use crate::fail2ban::allow::AllowList;
@@ -195,6 +195,7 @@ fn build(ctx: &BuildContext) -> Result<BuiltStage, BuildError> {
     };
     let mut built = BuiltStage::processor(stage);
     built.extra_outputs = cfg.bans_channel.into_iter().collect();
+    built.wants_control_socket = !dry_run;
     Ok(built)
 }
 
@@ -517,5 +518,166 @@ impl Processor for Fail2banStage {
     fn blocking(&self) -> bool {
         // Firewall backends and the state store do I/O.
         true
+    }
+
+    fn control(&mut self, request: &Value, out: &mut Outbox) -> Option<Value> {
+        let cmd = request.get("cmd").and_then(Value::as_str)?;
+        let text = |k: &str| request.get(k).and_then(Value::as_str);
+        Some(match cmd {
+            "status" => self.status(),
+            "bans.list" => self.list(text("group")),
+            "bans.add" => self.add(
+                text("ip").unwrap_or_default(),
+                text("group").unwrap_or_default(),
+                text("for"),
+                text("reason").unwrap_or_default(),
+                out,
+            ),
+            "bans.remove" => self.remove(text("ip").unwrap_or_default(), text("group"), out),
+            _ => return None,
+        })
+    }
+}
+
+fn error(message: impl Into<String>) -> Value {
+    json!({"ok": false, "error": message.into()})
+}
+
+/// Parses an address given on the command line; bogus text is refused.
+fn cli_ip(text: &str) -> Result<IpAddr, Value> {
+    crate::fail2ban::ip::parse_client_ip(text)
+        .ok_or_else(|| error(format!("`{text}` is not a valid IP address")))
+}
+
+impl Fail2banStage {
+    fn status(&self) -> Value {
+        let wall = now_ms();
+        let mut per_group: BTreeMap<String, u64> = self
+            .manager
+            .groups()
+            .iter()
+            .map(|g| (g.name.clone(), 0))
+            .collect();
+        if let Some(store) = &self.store
+            && let Ok(bans) = store.active_bans(self.manager.log_now(wall), None)
+        {
+            for b in bans {
+                *per_group.entry(b.decision.group).or_default() += 1;
+            }
+        }
+        let s = self.manager.stats();
+        json!({
+            "backend": self.backend.name(),
+            "backend_ready": self.backend_started,
+            "backend_ok": self.pending.is_empty() || self.retry_at.is_none(),
+            "pending_changes": self.pending.len(),
+            "bans_per_group": per_group,
+            "tracked_keys": self.manager.tracked(),
+            "failures": s.failures,
+            "bans_decided": s.bans,
+            "state_path": self.store.as_ref().map(|st| st.path().display().to_string()),
+        })
+    }
+
+    fn list(&self, group: Option<&str>) -> Value {
+        let Some(store) = &self.store else {
+            return error("state store not open yet");
+        };
+        let at = self.manager.log_now(now_ms());
+        match store.active_bans(at, group) {
+            Ok(bans) => {
+                let bans: Vec<Value> = bans
+                    .into_iter()
+                    .map(|b| {
+                        let d = &b.decision;
+                        json!({
+                            "ip": d.ip.to_string(),
+                            "group": d.group,
+                            "since": crate::fail2ban::book::ms_to_rfc3339(d.since_ms),
+                            "until": d.until_ms.map(crate::fail2ban::book::ms_to_rfc3339),
+                            "bantime": d.bantime.to_string(),
+                            "rule": d.rule,
+                            "reason": d.reason,
+                            "failures": d.count,
+                            "previous_bans": d.previous_bans,
+                            "source": b.source,
+                            "applied": b.applied,
+                        })
+                    })
+                    .collect();
+                json!({"ok": true, "bans": bans})
+            }
+            Err(e) => error(e.to_string()),
+        }
+    }
+
+    fn add(
+        &mut self,
+        ip: &str,
+        group: &str,
+        span: Option<&str>,
+        reason: &str,
+        out: &mut Outbox,
+    ) -> Value {
+        if !self.manager.groups().iter().any(|g| g.name == group) {
+            let groups: Vec<&str> = self
+                .manager
+                .groups()
+                .iter()
+                .map(|g| g.name.as_str())
+                .collect();
+            return json!({"skip": true, "groups": groups});
+        }
+        let ip = match cli_ip(ip) {
+            Ok(ip) => ip,
+            Err(e) => return e,
+        };
+        let span = match span.map(crate::duration::Span::parse).transpose() {
+            Ok(s) => s,
+            Err(e) => return error(e),
+        };
+        match self.manager.manual_ban(ip, group, span, reason, now_ms()) {
+            Ok(d) => {
+                let summary = d.summary();
+                self.on_decisions(vec![d.clone()], "manual", out);
+                self.flush_backend(out, true);
+                json!({
+                    "ok": true,
+                    "message": summary,
+                    "applied": self.pending.is_empty(),
+                    "ban": {"ip": d.ip.to_string(), "group": d.group,
+                            "until": d.until_ms.map(crate::fail2ban::book::ms_to_rfc3339)},
+                })
+            }
+            Err(e) => error(e),
+        }
+    }
+
+    fn remove(&mut self, ip: &str, group: Option<&str>, out: &mut Outbox) -> Value {
+        let ip = match cli_ip(ip) {
+            Ok(ip) => ip,
+            Err(e) => return e,
+        };
+        let mut removed: Vec<(String, IpAddr)> = self.manager.lift(ip, group);
+        if let Some(store) = &mut self.store {
+            match store.remove_ban(ip, group) {
+                Ok(rows) => {
+                    for r in rows {
+                        let pair = (r.decision.group, r.decision.ip);
+                        if !removed.contains(&pair) {
+                            removed.push(pair);
+                        }
+                    }
+                }
+                Err(e) => return error(e.to_string()),
+            }
+        }
+        let list: Vec<Value> = removed
+            .iter()
+            .map(|(g, ip)| json!({"ip": ip.to_string(), "group": g}))
+            .collect();
+        self.on_unbans(removed, "removed by hand", out);
+        self.flush_backend(out, true);
+        json!({"ok": true, "removed": list, "applied": self.pending.is_empty()})
     }
 }
