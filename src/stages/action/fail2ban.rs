@@ -277,7 +277,7 @@ impl Fail2banStage {
             );
         }
         for d in decisions {
-            tracing::warn!("{}", d.summary());
+            tracing::info!("{}", d.summary());
             self.pending.push(Pending::Ban {
                 ip: d.ip,
                 group: d.group.clone(),
