@@ -1,0 +1,81 @@
+//! Detection quality against fail2ban's own annotated sample logs
+//! (tests/data/fail2ban-corpus, from fail2ban 1.0.2, GPL-2.0-or-later, see
+//! its README), scored by the project's scorer (tests/tools/conformance.py)
+//! exactly as the quality bar is defined: default modes, recall >= 95%,
+//! precision >= 99%, times right >= 95%, no errors.
+
+use std::path::Path;
+use std::process::Command;
+
+/// The rule sets the quality bar covers (sshd-journal is scored with sshd).
+const FILES: &[&str] = &[
+    "sshd",
+    "sshd-journal",
+    "dropbear",
+    "postfix",
+    "dovecot",
+    "nginx-http-auth",
+    "nginx-botsearch",
+    "apache-auth",
+    "apache-noscript",
+    "apache-overflows",
+    "vsftpd",
+    "proftpd",
+    "pure-ftpd",
+];
+
+fn score(extra: &[&str]) -> (String, bool) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("python3")
+        .arg(root.join("tests/tools/conformance.py"))
+        .arg("--bin")
+        .arg(env!("CARGO_BIN_EXE_logbus"))
+        .arg("--corpus")
+        .arg(root.join("tests/data/fail2ban-corpus"))
+        .args(["--min-recall", "95", "--min-precision", "99", "--jobs", "2"])
+        .args(extra)
+        .args(FILES)
+        // The scorer must see the compiled-in rule sets, not a dev override.
+        .env_remove("LOGBUS_BUILTIN_RULES_DIR")
+        .output()
+        .expect("python3 runs the scorer (scripts/test.sh installs it)");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        out.status.success(),
+    )
+}
+
+fn number_after(text: &str, key: &str) -> f64 {
+    let start = text
+        .find(key)
+        .unwrap_or_else(|| panic!("`{key}` in:\n{text}"))
+        + key.len();
+    text[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect::<String>()
+        .parse()
+        .unwrap_or_else(|_| panic!("number after `{key}` in:\n{text}"))
+}
+
+#[test]
+fn default_modes_meet_the_quality_bar() {
+    let (report, ok) = score(&[]);
+    assert!(ok, "thresholds not met:\n{report}");
+    let last = report.lines().last().unwrap_or_default();
+    assert!(last.starts_with("conformance:"), "{report}");
+    assert!(number_after(last, "recall=") >= 95.0, "{report}");
+    assert!(number_after(last, "precision=") >= 99.0, "{report}");
+    let time_line = report
+        .lines()
+        .find(|l| l.starts_with("time:"))
+        .unwrap_or_else(|| panic!("no time line:\n{report}"));
+    let pct = number_after(time_line, "(");
+    assert!(pct >= 95.0, "times right {pct}%:\n{report}");
+    // The TOTAL row's errors column (last number) must be zero.
+    let total = report
+        .lines()
+        .find(|l| l.starts_with("TOTAL"))
+        .unwrap_or_else(|| panic!("no TOTAL row:\n{report}"));
+    assert_eq!(total.split_whitespace().last(), Some("0"), "errors:\n{report}");
+}
