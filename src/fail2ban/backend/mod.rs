@@ -311,7 +311,7 @@ impl BackendDef {
     /// Refuses options that belong to another backend type: a `chain` under
     /// `type: nftables` is a mistake worth hearing about.
     fn only_for(&self, kind: &str, allowed: &[&str]) -> Result<(), String> {
-        let set: [(&str, bool); 13] = [
+        let set: [(&str, bool); 12] = [
             ("manage_rules", self.manage_rules),
             ("protocols", self.protocols.is_some()),
             ("ipset_path", self.ipset_path.is_some()),
@@ -324,7 +324,6 @@ impl BackendDef {
             ("priority", self.priority.is_some()),
             ("ban", self.ban.is_some()),
             ("unban", self.unban.is_some()),
-            ("timeout", false),
         ];
         let foreign: Vec<&str> = set
             .iter()
@@ -370,6 +369,12 @@ pub(crate) fn check_name_part(what: &str, s: &str) -> Result<(), String> {
         return Err(format!(
             "{what} `{}` contains {bad:?}: firewall names may use only letters, digits, `_`, `-` and `.`",
             s.escape_debug()
+        ));
+    }
+    // A leading `-` would read as an option to ipset and iptables.
+    if s.starts_with(['-', '.']) {
+        return Err(format!(
+            "{what} `{s}` must start with a letter, a digit or `_`"
         ));
     }
     Ok(())
@@ -544,6 +549,8 @@ mod tests {
         assert!(check_group("a\nadd x").is_err());
         assert!(check_group("a b").is_err());
         assert!(check_group("a}").is_err());
+        assert!(check_group("-exist").is_err());
+        assert!(check_name_part("set_prefix", "").is_ok());
     }
 
     #[test]
