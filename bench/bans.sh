@@ -36,4 +36,4 @@ echo "namespace $ns, $(nproc) cores, kernel $(uname -r), $(ipset --version | hea
 ip netns exec "$ns" env LOGBUS_BENCH_NETNS="$ns" \
     cargo test --release --offline -q --test firewall_bench -- \
     --ignored --nocapture --test-threads=1 bench_bans 2>&1 |
-    grep -vE '^(running [0-9]+ test|test result:|test bench_bans|$)'
+    grep -vE '^(running [0-9]+ tests?|test result:.*|test bench_bans.*|\.|)$'
