@@ -11,5 +11,6 @@ pub mod event;
 pub mod fail2ban;
 pub mod pipeline;
 pub mod stages;
+pub mod state;
 pub mod time;
 pub mod timestamp;

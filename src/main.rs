@@ -2,6 +2,11 @@
 
 mod cli;
 
+// Events are many small allocations made on one thread and freed on
+// another; mimalloc handles that pattern far better than glibc's malloc.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 

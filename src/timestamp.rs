@@ -3,7 +3,7 @@
 //!
 //! Every format is scanned by hand, byte by byte: these functions run on
 //! every line, so they compile nothing per call and allocate nothing when a
-//! line holds no timestamp. A scan first produces a [`RawTime`] (plain
+//! line holds no timestamp. A scan first produces a `RawTime` (plain
 //! numbers); only then is it turned into a [`jiff::Zoned`] with the help of a
 //! [`TimeContext`], which supplies the year and the time zone a line leaves
 //! out.
@@ -1139,6 +1139,359 @@ mod tests {
         let mut line = "x".repeat(1 << 20);
         line.push_str(" Feb 25 14:34:10");
         assert_eq!(find(&line, &c).map(|(_, r)| r.start), Some((1 << 20) + 1));
+    }
+
+    /// One line start per timestamp layout of each file in fail2ban's
+    /// annotated sample logs (fail2ban 1.0.2 test data, GPL-2.0-or-later,
+    /// see shared/corpus/fail2ban/README.md), with the time fail2ban
+    /// annotates: wall-clock time in its test zone, CET/CEST, years inferred
+    /// from its clock, 2005-08-14 12:00.
+    #[test]
+    fn fail2ban_corpus_times() {
+        let cet = TimeZone::posix("CET-1CEST,M3.5.0,M10.5.0/3").unwrap();
+        let now = DateTime::new(2005, 8, 14, 12, 0, 0, 0)
+            .unwrap()
+            .to_zoned(cet.clone())
+            .unwrap();
+        let ctx = TimeContext::system().with_tz(cet.clone()).with_now(now);
+        for (file, line, want) in [
+            (
+                "apache-auth",
+                "[Thu Jul 11 01:21:41 2013] [error] [client 194.228.20.113] user ",
+                "2013-07-11T01:21:41",
+            ),
+            (
+                "apache-auth",
+                "Feb 15 16:23:00 srv httpd[22034]: [authz_core:error] [pid 22034]",
+                "2005-02-15T16:23:00",
+            ),
+            (
+                "apache-badbots",
+                "1.2.3.4 - - [05/Mar/2007:14:39:21 +0100] \"POST /123.html/trackba",
+                "2007-03-05T14:39:21",
+            ),
+            (
+                "apache-botsearch",
+                "[Tue Jul 22 06:48:30 2008] [error] [client 198.51.100.86] script",
+                "2008-07-22T06:48:30",
+            ),
+            (
+                "apache-nohome",
+                "[Sat Jun 01 11:23:08 2013] [error] [client 1.2.3.4] File does no",
+                "2013-06-01T11:23:08",
+            ),
+            (
+                "apache-noscript",
+                "[Sun Jun 09 07:57:47 2013] [error] [client 192.0.43.10] script '",
+                "2013-06-09T07:57:47",
+            ),
+            (
+                "apache-overflows",
+                "[Tue Mar 16 15:39:29 2010] [error] [client 58.179.109.179] Inval",
+                "2010-03-16T15:39:29",
+            ),
+            (
+                "apache-shellshock",
+                "[Thu Sep 25 09:27:18.813902 2014] [cgi:error] [pid 16860] [clien",
+                "2014-09-25T09:27:18",
+            ),
+            (
+                "asterisk",
+                "[2012-02-13 17:21:54] NOTICE[1638] chan_sip.c: Registration from",
+                "2012-02-13T17:21:54",
+            ),
+            (
+                "asterisk",
+                "[Jan 18 17:39:50] NOTICE[12049]: res_pjsip_session.c:2337 new_in",
+                "2005-01-18T17:39:50",
+            ),
+            (
+                "asterisk",
+                "Nov 4 18:30:40 localhost asterisk[32229]: NOTICE[32257]: chan_si",
+                "2004-11-04T18:30:40",
+            ),
+            (
+                "asterisk",
+                "Mar  1 15:35:53 pbx asterisk[2350]: WARNING[1195][C-00000b43]: E",
+                "2005-03-01T15:35:53",
+            ),
+            (
+                "bitwarden",
+                "2019-11-26 01:04:49.008 +08:00 [WRN] Failed login attempt. 192.1",
+                "2019-11-25T18:04:49",
+            ),
+            (
+                "bitwarden",
+                "2019-09-24T13:16:50 e5a81dbf7fd1 Bitwarden-Identity[1]: [Bit.Cor",
+                "2019-09-24T13:16:50",
+            ),
+            (
+                "courier-smtp",
+                "Apr 10 03:47:57 web courieresmtpd: error,relay=::ffff:1.2.3.4,id",
+                "2005-04-10T03:47:57",
+            ),
+            (
+                "courier-smtp",
+                "Jul  3 23:07:20 szerver courieresmtpd: error,relay=::ffff:1.2.3.",
+                "2005-07-03T23:07:20",
+            ),
+            (
+                "dovecot",
+                "@400000004c91b044077a9e94 imap-login: Info: Aborted login (auth ",
+                "2010-09-16T07:51:00",
+            ),
+            (
+                "dovecot",
+                "Dec 12 11:19:11 dunnart dovecot: pop3-login: Aborted login (trie",
+                "2004-12-12T11:19:11",
+            ),
+            (
+                "dovecot",
+                "2013-08-11 03:56:40 auth-worker(default): Info: pam(username,1.2",
+                "2013-08-11T03:56:40",
+            ),
+            (
+                "dropbear",
+                "Mar 24 15:25:51 buffalo1 dropbear[4092]: bad password attempt fo",
+                "2005-03-24T15:25:51",
+            ),
+            (
+                "exim",
+                "2013-01-04 17:03:46 login authenticator failed for rrcs-24-106-1",
+                "2013-01-04T17:03:46",
+            ),
+            (
+                "gitlab",
+                "2020-04-09T14:04:00.667Z: Failed Login: username=admin ip=80.10.",
+                "2020-04-09T16:04:00",
+            ),
+            (
+                "grafana",
+                "t=2020-10-19T17:44:33+0200 lvl=eror msg=\"Invalid username or pas",
+                "2020-10-19T17:44:33",
+            ),
+            (
+                "haproxy-http-auth",
+                "Nov 14 22:45:11 test haproxy[760]: 192.168.33.1:58430 [14/Nov/20",
+                "2004-11-14T22:45:11",
+            ),
+            (
+                "mysqld-auth",
+                "130324  0:04:00 [Warning] Access denied for user 'root'@'192.168",
+                "2013-03-24T00:04:00",
+            ),
+            (
+                "mysqld-auth",
+                "130324 17:56:13 [Warning] Access denied for user 'root'@'61.160.",
+                "2013-03-24T17:56:13",
+            ),
+            (
+                "mysqld-auth",
+                "Sep 16 21:30:26 catinthehat mysqld: 130916 21:30:26 [Warning] Ac",
+                "2004-09-16T21:30:26",
+            ),
+            (
+                "mysqld-auth",
+                "2015-10-07 06:09:42 5907 [Warning] Access denied for user 'root'",
+                "2015-10-07T06:09:42",
+            ),
+            (
+                "mysqld-auth",
+                "2015-10-07  8:25:38 139845235329792 [Warning] Access denied for ",
+                "2015-10-07T08:25:38",
+            ),
+            (
+                "mysqld-auth",
+                "2016-02-24T15:26:18.237955 6 [Note] Access denied for user 'root",
+                "2016-02-24T15:26:18",
+            ),
+            (
+                "named-refused",
+                "Jul 24 14:16:55 raid5 named[3935]: client 194.145.196.18#4795: q",
+                "2005-07-24T14:16:55",
+            ),
+            (
+                "named-refused",
+                "11-Aug-2013 03:36:11.372 error: client 1.2.3.4#52115: zone trans",
+                "2013-08-11T03:36:11",
+            ),
+            (
+                "nginx-bad-request",
+                "12.34.56.78 - - [20/Jan/2015:19:53:28 +0100] \"\" 400 47 \"-\" \"-\" \"",
+                "2015-01-20T19:53:28",
+            ),
+            (
+                "nginx-bad-request",
+                "7.8.9.10 - root [20/Jan/2015:01:17:07 +0100] \"CONNECT 123.123.12",
+                "2015-01-20T01:17:07",
+            ),
+            (
+                "nginx-botsearch",
+                "12.34.56.78 - - [20/Jan/2015:19:53:28 +0100] \"GET //phpMyAdmin-2",
+                "2015-01-20T19:53:28",
+            ),
+            (
+                "nginx-botsearch",
+                "7.8.9.10 - root [20/Jan/2015:01:17:07 +0100] \"GET /cgi-bin/recen",
+                "2015-01-20T01:17:07",
+            ),
+            (
+                "nginx-botsearch",
+                "2015/01/21 10:56:10 [error] 2833#0: *16336 open() \"/var/www/site",
+                "2015-01-21T10:56:10",
+            ),
+            (
+                "nginx-http-auth",
+                "2012/04/09 11:53:29 [error] 2865#0: *66647 user \"xyz\" was not fo",
+                "2012-04-09T11:53:29",
+            ),
+            (
+                "nginx-limit-req",
+                "2015/10/29 20:01:02 [error] 256554#0: *99927 limiting requests, ",
+                "2015-10-29T20:01:02",
+            ),
+            (
+                "pam-generic",
+                "Feb  7 15:10:42 example pure-ftpd: (pam_unix) authentication fai",
+                "2005-02-07T15:10:42",
+            ),
+            (
+                "pam-generic",
+                "May 12 09:47:54 vaio sshd[16004]: (pam_unix) authentication fail",
+                "2005-05-12T09:47:54",
+            ),
+            (
+                "portsentry",
+                "1403884279 - 06/27/2014 17:51:19 Host: 192.168.56.1/192.168.56.1",
+                "2014-06-27T17:51:19",
+            ),
+            (
+                "postfix",
+                "Feb 21 09:21:54 xxx postfix/smtpd[14398]: NOQUEUE: reject: RCPT ",
+                "2005-02-21T09:21:54",
+            ),
+            (
+                "postfix",
+                "Apr  6 13:05:01 server postfix/smtpd[20589]: NOQUEUE: reject: RC",
+                "2005-04-06T13:05:01",
+            ),
+            (
+                "proftpd",
+                "Jan 10 00:00:00 myhost proftpd[12345] myhost.domain.com (123.123",
+                "2005-01-10T00:00:00",
+            ),
+            (
+                "proftpd",
+                "Oct  2 15:45:44 ftp01 proftpd[5517]: 192.0.2.13 (192.0.2.13[192.",
+                "2004-10-02T15:45:44",
+            ),
+            (
+                "proftpd",
+                "2013-11-16 21:59:30,121 novo proftpd[25891] localhost (andy[1.2.",
+                "2013-11-16T21:59:30",
+            ),
+            (
+                "pure-ftpd",
+                "Jan 31 16:54:07 desktop pure-ftpd: (?@24.79.92.194) [WARNING] Au",
+                "2005-01-31T16:54:07",
+            ),
+            (
+                "recidive",
+                "2006-02-13 15:52:30,388 fail2ban.actions: NOTICE [sendmail] Ban ",
+                "2006-02-13T15:52:30",
+            ),
+            (
+                "recidive",
+                "Sep 16 00:44:55 spaceman fail2ban.actions: NOTICE [jail] Ban 10.",
+                "2004-09-16T00:44:55",
+            ),
+            (
+                "roundcube-auth",
+                "[22-Jan-2013 22:28:21 +0200]: FAILED login for user1 from 192.0.",
+                "2013-01-22T21:28:21",
+            ),
+            (
+                "roundcube-auth",
+                "May 26 07:12:40 hamster roundcube: IMAP Error: Login failed for ",
+                "2005-05-26T07:12:40",
+            ),
+            (
+                "selinux-ssh",
+                "type=USER_ERR msg=audit(1373330717.000:4070): user pid=12000 uid",
+                "2013-07-09T02:45:17",
+            ),
+            (
+                "sendmail-auth",
+                "Feb 16 23:33:20 smtp1 sm-mta[5133]: s1GNXHYB005133: [190.5.230.1",
+                "2005-02-16T23:33:20",
+            ),
+            (
+                "sendmail-reject",
+                "Feb 25 03:01:10 kismet sm-acceptingconnections[27713]: s1P819mk0",
+                "2005-02-25T03:01:10",
+            ),
+            (
+                "sendmail-reject",
+                "Nov  3 11:35:30 Microsoft sendmail[26254]: rA37ZTSC026254: from=",
+                "2004-11-03T11:35:30",
+            ),
+            (
+                "sshd",
+                "Jun 21 16:47:48 digital-mlhhyiqscv sshd[13709]: error: PAM: Auth",
+                "2005-06-21T16:47:48",
+            ),
+            (
+                "sshd",
+                "Jan  5 01:31:41 www sshd[1643]: ROOT LOGIN REFUSED FROM 1.2.3.4",
+                "2005-01-05T01:31:41",
+            ),
+            (
+                "sshd",
+                "2015-04-16T18:02:50.568798+00:00 host sshd[2716]: Connection clo",
+                "2015-04-16T20:02:50",
+            ),
+            (
+                "sshd",
+                "<38>1 2019-07-08T17:40:16.954167-04:00 hostname.example.com sshd",
+                "2019-07-08T23:40:16",
+            ),
+            (
+                "traefik-auth",
+                "10.0.0.2 - username [18/Nov/2018:21:34:34 +0000] \"GET /dashboard",
+                "2018-11-18T22:34:34",
+            ),
+            (
+                "traefik-auth",
+                "10.0.0.2 - - [18/Nov/2018:21:34:30 +0000] \"GET /dashboard/ HTTP/",
+                "2018-11-18T22:34:30",
+            ),
+            (
+                "vsftpd",
+                "Oct 11 01:06:47 ServerJV vsftpd: (pam_unix) authentication failu",
+                "2004-10-11T01:06:47",
+            ),
+            (
+                "vsftpd",
+                "Fri Jan 19 12:20:33 2007 [pid 27202] [anonymous] FAIL LOGIN: Cli",
+                "2007-01-19T12:20:33",
+            ),
+            (
+                "vsftpd",
+                "Thu Sep  8 00:39:49 2016 [pid 15019] [guest] FAIL LOGIN: Client ",
+                "2016-09-08T00:39:49",
+            ),
+        ] {
+            let time = parse_prefix(line, &ctx)
+                .map(|(t, _)| t)
+                .or_else(|| find(line, &ctx).map(|(t, _)| t));
+            let got = time.map(|t| {
+                t.zoned
+                    .with_time_zone(cet.clone())
+                    .strftime("%Y-%m-%dT%H:%M:%S")
+                    .to_string()
+            });
+            assert_eq!(got.as_deref(), Some(want), "{file}: {line}");
+        }
     }
 
     #[test]

@@ -1,8 +1,5 @@
 //! `logbus check`: every rejection exits 1 with one message naming the file
 //! (and line), the stage and the field; a valid pipeline prints its graph.
-//!
-//! Transforms are placeholders for now, so outputs stand in for the middle
-//! stages of the loop case: the graph check does not look at modules there.
 
 mod common;
 
@@ -105,14 +102,41 @@ fn a_loop() {
   in:
     module: stdin
   x:
-    module: stdout
+    module: drop
     inChannels: [in, y]
+    fields: [a]
   y:
-    module: stdout
+    module: drop
     inChannels: [x]
+    fields: [b]
+  out:
+    module: stdout
+    inChannels: [y]
 "
         ),
         "logbus: FILE:6: stage `x`: field `inChannels`: loop: x -> y -> x"
+    );
+}
+
+/// Regression: a stage reading an output's channel was accepted, and then
+/// silently received nothing, since outputs emit no events.
+#[test]
+fn reading_an_output_channel() {
+    assert_eq!(
+        rejection(
+            "pipeline:
+  in:
+    module: stdin
+  copy:
+    module: file
+    inChannels: [in]
+    path: copy.json
+  show:
+    module: stdout
+    inChannels: [copy]
+"
+        ),
+        "logbus: FILE:10: stage `show`: field `inChannels`: reads channel `copy`, which only output stage `copy` writes; outputs emit nothing, so this stage would receive nothing; to see the same events, read [in]"
     );
 }
 
@@ -202,6 +226,20 @@ fn bad_output_options() {
 "
         ),
         "logbus: FILE:8: stage `out`: field `mode`: file: `0999` is not an octal file mode (expected e.g. \"0640\")"
+    );
+    assert_eq!(
+        rejection(
+            "pipeline:
+  in:
+    module: stdin
+  out:
+    module: file
+    inChannels: [in]
+    path: out.json
+    mode: 648
+"
+        ),
+        "logbus: FILE:8: stage `out`: field `mode`: file: file mode 648 has a digit that is not octal (0-7); write e.g. 640 or \"0640\""
     );
     assert_eq!(
         rejection(

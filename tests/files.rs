@@ -110,6 +110,11 @@ fn output_appends_and_new_files_get_mode() {
     inChannels: [in]
     path: private.json
     mode: \"0600\"
+  plain-number:
+    module: file
+    inChannels: [in]
+    path: plain-number.json
+    mode: 440
 ",
     );
     let out = run(&config);
@@ -124,6 +129,12 @@ fn output_appends_and_new_files_get_mode() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600);
+    // An integer's digits are octal digits (it used to be read as decimal).
+    let mode = std::fs::metadata(sb.path("plain-number.json"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o440);
 }
 
 #[test]
@@ -151,5 +162,39 @@ fn output_that_cannot_open_fails_the_run_naming_the_path() {
         )),
         "{}",
         out.stderr
+    );
+}
+
+/// Regression: `logbus run ./pipeline.yml` (a relative config path) used to
+/// resolve paths against `.`, so `log.file.path` read `./in.log`, a path
+/// that means nothing to whoever reads the event later.
+#[test]
+fn relative_config_path_gives_absolute_file_paths() {
+    let sb = Sandbox::new();
+    sb.write("logs/in.log", "one\n");
+    sb.config(
+        "pipeline:
+  in:
+    module: file
+    paths: [logs/in.log]
+  out:
+    module: file
+    inChannels: [in]
+    path: out.json
+",
+    );
+    let mut cmd = common::logbus();
+    cmd.current_dir(sb.dir()).args(["run", "./pipeline.yml"]);
+    let out = common::outcome(cmd, None);
+    assert_eq!(out.code, Some(0), "stderr:\n{}", out.stderr);
+    // The process's working directory is the physical path (no symlinks).
+    let dir = sb.dir().canonicalize().unwrap();
+    let events = sb.json_lines("out.json");
+    assert_eq!(
+        events,
+        [json!({
+            "message": "one",
+            "log": {"file": {"path": dir.join("logs/in.log")}, "offset": 0}
+        })]
     );
 }

@@ -142,10 +142,7 @@ impl PipelineConfig {
         text: &str,
         env: impl Fn(&str) -> Option<String> + Copy,
     ) -> Result<Self, ConfigError> {
-        let base_dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        let base_dir = base_dir_of(path)?;
         let mut root = parse_yaml(path, text)?;
         expand_tree(&mut root, &mut Vec::new(), env).map_err(|(field, msg)| {
             // Name the stage when the bad string sits inside one.
@@ -168,6 +165,16 @@ impl PipelineConfig {
         let settings: Settings = deserialize_located(Value::Mapping(top), |field, msg| {
             locate::error(path, text, None, field, msg)
         })?;
+        if settings.stats_interval.0.is_zero() {
+            // A zero period would make the stats ticker panic at run time.
+            return Err(locate::error(
+                path,
+                text,
+                None,
+                Some("stats_interval"),
+                "must be longer than 0s (e.g. 30s)".into(),
+            ));
+        }
         let templates = template::load_all(path, &base_dir, templates_decl, env)?;
         let Some(Value::Mapping(pipeline)) = pipeline else {
             return Err(ConfigError::file(
@@ -207,6 +214,25 @@ impl PipelineConfig {
     pub fn error(&self, stage: Option<&str>, field: Option<&str>, message: String) -> ConfigError {
         locate::error(&self.path, &self.source, stage, field, message)
     }
+}
+
+/// The directory of the configuration file, made absolute: stages keep
+/// resolved paths (and put them in `log.file.path`), so they must not depend
+/// on the directory `logbus` was started from. Symlinks are not resolved, so
+/// paths read as the user wrote them.
+fn base_dir_of(path: &Path) -> Result<PathBuf, ConfigError> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let abs = std::path::absolute(dir).map_err(|e| {
+        ConfigError::file(
+            path,
+            format!("cannot make the configuration's directory absolute: {e}"),
+        )
+    })?;
+    // `absolute` keeps a trailing `.` (`/srv/.`); drop it for tidy paths.
+    Ok(abs.components().collect())
 }
 
 fn parse_yaml(path: &Path, text: &str) -> Result<Value, ConfigError> {
@@ -364,11 +390,43 @@ mod tests {
         assert_eq!(e.line, Some(1));
     }
 
+    /// Regression: `stats_interval: 0` passed `check`, then the stats task
+    /// panicked at run time and no stats were ever sent.
+    #[test]
+    fn zero_stats_interval_is_refused() {
+        for zero in ["0", "0s", "0ms"] {
+            let e = load(&format!("stats_interval: {zero}\npipeline: {{}}\n")).unwrap_err();
+            assert_eq!(e.field.as_deref(), Some("stats_interval"), "{zero}");
+            assert_eq!(e.line, Some(1));
+            assert_eq!(e.message, "must be longer than 0s (e.g. 30s)");
+        }
+        let c = load("stats_interval: 500ms\npipeline: {}\n").unwrap();
+        assert_eq!(c.settings.stats_interval.0, Duration::from_millis(500));
+    }
+
     #[test]
     fn bad_yaml_has_line() {
         let e = load("pipeline:\n  a: [\n").unwrap_err();
         assert!(e.line.is_some());
         assert!(e.message.contains("invalid YAML"));
+    }
+
+    #[test]
+    fn relative_config_path_gives_an_absolute_base_dir() {
+        let cwd = std::env::current_dir().unwrap();
+        for (config, dir) in [
+            ("x.yml", cwd.clone()),
+            ("./x.yml", cwd.clone()),
+            ("sub/x.yml", cwd.join("sub")),
+            ("./sub/./x.yml", cwd.join("sub")),
+        ] {
+            let c =
+                PipelineConfig::from_text(Path::new(config), "pipeline: {}\n", |_| None).unwrap();
+            assert_eq!(c.base_dir, dir, "{config}");
+            assert_eq!(c.path, Path::new(config), "the path stays as written");
+        }
+        let c = load("pipeline: {}\n").unwrap();
+        assert_eq!(c.base_dir, Path::new("/etc"));
     }
 
     #[test]

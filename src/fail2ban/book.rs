@@ -147,6 +147,21 @@ impl BanBook {
         self.history.to_back(&key.ip);
     }
 
+    /// Remembers an earlier ban of `ip` (history loaded at start).
+    pub fn remember(&mut self, ip: IpAddr, since_ms: i64) {
+        if !self.history.contains_key(&ip) && self.history.len() >= MAX_HISTORY {
+            self.history.pop_front();
+        }
+        let h = self.history.entry(ip).or_insert_with(Vec::new);
+        if !h.contains(&since_ms) {
+            h.push(since_ms);
+            h.sort_unstable();
+            if h.len() > 32 {
+                h.remove(0);
+            }
+        }
+    }
+
     /// Lifts a ban; true when there was one.
     pub fn lift(&mut self, key: &Key) -> bool {
         self.active.remove(key).is_some()

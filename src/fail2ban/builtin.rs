@@ -2,7 +2,35 @@
 //! under `builtin/`, named after the fail2ban filter it replaces.
 
 /// (name, YAML) of every built-in set.
-static SETS: &[(&str, &str)] = &[("sshd", include_str!("builtin/sshd.yml"))];
+static SETS: &[(&str, &str)] = &[
+    ("sshd", include_str!("builtin/sshd.yml")),
+    ("dropbear", include_str!("builtin/dropbear.yml")),
+    ("postfix", include_str!("builtin/postfix.yml")),
+    ("dovecot", include_str!("builtin/dovecot.yml")),
+    ("stalwart", include_str!("builtin/stalwart.yml")),
+    (
+        "nginx-http-auth",
+        include_str!("builtin/nginx-http-auth.yml"),
+    ),
+    (
+        "nginx-botsearch",
+        include_str!("builtin/nginx-botsearch.yml"),
+    ),
+    ("apache-auth", include_str!("builtin/apache-auth.yml")),
+    (
+        "apache-noscript",
+        include_str!("builtin/apache-noscript.yml"),
+    ),
+    (
+        "apache-overflows",
+        include_str!("builtin/apache-overflows.yml"),
+    ),
+    ("vsftpd", include_str!("builtin/vsftpd.yml")),
+    ("proftpd", include_str!("builtin/proftpd.yml")),
+    ("pure-ftpd", include_str!("builtin/pure-ftpd.yml")),
+    ("iptables", include_str!("builtin/iptables.yml")),
+    ("web-scanners", include_str!("builtin/web-scanners.yml")),
+];
 
 /// Environment variable naming a directory whose `NAME.yml` files replace
 /// the compiled-in sets: a development aid for editing rules without

@@ -146,21 +146,34 @@ impl RuleEngine {
         Verdict::NoMatch
     }
 
-    fn evaluate_set(&mut self, si: usize, event: &Event) -> Option<Verdict> {
+    fn evaluate_set<'e>(&mut self, si: usize, event: &'e Event) -> Option<Verdict> {
         let strip = strip_timestamp;
         let cs = &self.sets[si];
-        if let (Some(prog), Some(name)) = (&cs.rules.program, event.get(&fields::PROCESS_NAME)) {
-            if !prog.is_match(&value_to_text(name)) {
-                return None;
-            }
+        if let (Some(prog), Some(name)) = (&cs.rules.program, event.get(&fields::PROCESS_NAME))
+            && !prog.is_match(&value_to_text(name))
+        {
+            return None;
         }
         let text_input = cs.rules.input == InputKind::Text;
+        let prefix = cs.rules.strip.as_ref();
+        // What the rules read of a field: without a leading timestamp (text
+        // input) and, for `message`, without the set's `strip` prefix.
+        let view = |field: &FieldPath, value: &'e str| -> &'e str {
+            let v = if text_input { strip(value) } else { value };
+            match prefix {
+                Some(p) if *field == *fields::MESSAGE => match p.find(v) {
+                    Some(m) if m.start() == 0 => &v[m.end()..],
+                    _ => v,
+                },
+                _ => v,
+            }
+        };
         let mut candidates: Vec<usize> = cs.when_only.clone();
         for fi in &cs.fields {
             let Some(value) = event.get_str(&fi.field) else {
                 continue;
             };
-            let view = if text_input { strip(value) } else { value };
+            let view = view(&fi.field, value);
             for p in fi.set.matches(view).iter() {
                 candidates.push(fi.rule_of[p]);
             }
@@ -173,7 +186,7 @@ impl RuleEngine {
         if !cs.rules.ignore.is_empty()
             && let Some(msg) = event.get_str(&fields::MESSAGE)
         {
-            let view = if text_input { strip(msg) } else { msg };
+            let view = view(&fields::MESSAGE, msg);
             if cs.rules.ignore.iter().any(|r| r.is_match(view)) {
                 return Some(Verdict::Ignored(RuleRef {
                     set: si,
@@ -181,7 +194,7 @@ impl RuleEngine {
                 }));
             }
         }
-        let session_key = session_key(&cs.rules.session, event);
+        let session_key = session_key(&cs.rules.session, &cs.rules.session_optional, event);
         for ri in candidates {
             let cs = &self.sets[si];
             let rule = &cs.rules.rules[ri];
@@ -199,7 +212,7 @@ impl RuleEngine {
                 continue;
             }
             let value = event.get_str(&rule.field).unwrap_or_default();
-            let view = if text_input { strip(value) } else { value };
+            let view = view(&rule.field, value);
             let caps = if rule.patterns.is_empty() {
                 None
             } else {
@@ -243,15 +256,22 @@ impl RuleEngine {
             let (failure, session_ip, forget) = (rule.failure, rule.session_ip, rule.forget);
             let mut verdict = None;
             if let Some(key) = session_key.as_deref() {
+                if rule.reset {
+                    self.sessions.forget(key);
+                }
                 let session = self.sessions.get_mut(key);
                 if ip.is_some() {
                     session.ip = ip;
                 }
                 if let Some((min, user)) = distinct_user {
-                    if !session.users.contains(&user) && session.users.len() < 64 {
+                    // An attempt without a user name is no new user.
+                    if !user.is_empty()
+                        && !session.users.contains(&user)
+                        && session.users.len() < 64
+                    {
                         session.users.push(user);
                     }
-                    if session.users.len() < min {
+                    if min > 1 && session.users.len() < min {
                         verdict = Some(Verdict::Helper(r));
                     }
                 }
@@ -269,6 +289,9 @@ impl RuleEngine {
                 if forget {
                     self.sessions.forget(key);
                 }
+            } else if distinct_user.is_some_and(|(min, _)| min > 1) {
+                // Without a session there is no one to count users for.
+                verdict = Some(Verdict::Helper(r));
             }
             if let Some(v) = verdict {
                 return Some(v);
@@ -289,17 +312,24 @@ impl RuleEngine {
     }
 }
 
-fn session_key(paths: &[FieldPath], event: &Event) -> Option<String> {
-    if paths.is_empty() {
-        return None;
-    }
+/// The session an event belongs to: its `paths` values joined. A missing
+/// field means no session unless it is `optional` (then it is empty); an
+/// event with none of the fields has no session.
+fn session_key(paths: &[FieldPath], optional: &[FieldPath], event: &Event) -> Option<String> {
     let mut key = String::new();
+    let mut present = false;
     for p in paths {
-        let v = event.get(p)?;
-        key.push_str(&value_to_text(v));
+        match event.get(p) {
+            Some(v) => {
+                present = true;
+                key.push_str(&value_to_text(v));
+            }
+            None if optional.contains(p) => {}
+            None => return None,
+        }
         key.push('\u{1f}');
     }
-    Some(key)
+    present.then_some(key)
 }
 
 fn compile_set(rules: RuleSet) -> Result<CompiledSet, RuleError> {
@@ -504,5 +534,180 @@ rules:
             "Disconnecting: Too many authentication failures [preauth]",
         ));
         assert!(matches!(v, Verdict::Deferred(_)), "{v:?}");
+    }
+
+    const SESSIONS: &str = r#"
+name: sessions
+group: ssh
+session: [host.name, process.name, process.pid]
+session_optional: [host.name]
+strip: '^(?:\[ID \d+ [\w.]+\] )'
+rules:
+  - id: connection-from
+    match: '^Connection from (?P<ip>\S+) port \d+$'
+    failure: false
+    reset: true
+  - id: pam
+    match: '^pam: failure ruser=(?P<ruser>\S*) rhost=(?P<ip>\S+)(?: user=(?P<user>\S*))?$'
+    distinct: {captures: [user, ruser], min: 2}
+  - id: failed
+    match: '^Failed password for (?P<user>\S*) from (?P<ip>\S+)$'
+    distinct: {captures: [user], min: 1}
+  - id: too-many
+    match: '^Too many failures$'
+    session_ip: true
+  - id: closed
+    match: '^Connection closed by (?P<ip>\S+)$'
+    after_pending: true
+  - id: accepted
+    match: '^Accepted password for (?P<user>\S+) from (?P<ip>\S+)$'
+    distinct: {captures: [user], min: 2}
+    forget: true
+"#;
+
+    fn sessions_engine() -> RuleEngine {
+        let set = RuleSetDef::from_yaml(SESSIONS, "t")
+            .unwrap()
+            .compile(None, "t")
+            .unwrap();
+        RuleEngine::new(vec![set]).unwrap()
+    }
+
+    fn on_host(host: Option<&str>, pid: Option<u32>, msg: &str) -> Event {
+        let mut e = Event::from_message(msg);
+        e.set(&fields::PROCESS_NAME, "sshd");
+        if let Some(h) = host {
+            e.set(&fields::HOST_NAME, h);
+        }
+        if let Some(p) = pid {
+            e.set(&fields::PROCESS_PID, p);
+        }
+        e
+    }
+
+    #[test]
+    fn optional_session_fields_may_be_missing() {
+        let mut e = sessions_engine();
+        // No host: still one session per pid.
+        e.evaluate(&on_host(None, Some(5), "Connection from 192.0.2.5 port 1"));
+        let v = e.evaluate(&on_host(None, Some(5), "Too many failures"));
+        assert_eq!(failure_ip(&v).as_deref(), Some("192.0.2.5"));
+        // The host is part of the key when present: another host's pid 5
+        // knows nothing.
+        let v = e.evaluate(&on_host(Some("b"), Some(5), "Too many failures"));
+        assert!(matches!(v, Verdict::Deferred(_)), "{v:?}");
+        // A required field (the pid) missing: no session at all, so no
+        // address can ever be found for the line.
+        e.evaluate(&on_host(None, None, "Connection from 192.0.2.6 port 1"));
+        let v = e.evaluate(&on_host(None, None, "Too many failures"));
+        assert!(matches!(v, Verdict::BadAddress(..)), "{v:?}");
+    }
+
+    #[test]
+    fn missing_session_fields_make_no_key() {
+        let host = fields::HOST_NAME.clone();
+        let pid = fields::PROCESS_PID.clone();
+        let paths = [host.clone(), pid.clone()];
+        let opt = [host.clone()];
+        let bare = Event::from_message("x");
+        assert_eq!(session_key(&paths, &opt, &bare), None);
+        let mut e = Event::from_message("x");
+        e.set(&pid, 7u32);
+        assert_eq!(
+            session_key(&paths, &opt, &e).as_deref(),
+            Some("\u{1f}7\u{1f}")
+        );
+        assert_eq!(session_key(&paths, &[], &e), None);
+        // Only optional fields, all missing: no session.
+        assert_eq!(session_key(&opt, &opt, &bare), None);
+    }
+
+    #[test]
+    fn reset_drops_what_a_reused_pid_left() {
+        let mut e = sessions_engine();
+        let v = e.evaluate(&on_host(Some("h"), Some(9), "Too many failures"));
+        assert!(matches!(v, Verdict::Deferred(_)));
+        // A new connection on the same pid: the old failure must not be
+        // pinned on the new client.
+        e.evaluate(&on_host(
+            Some("h"),
+            Some(9),
+            "Connection from 192.0.2.9 port 1",
+        ));
+        let v = e.evaluate(&on_host(
+            Some("h"),
+            Some(9),
+            "Connection closed by 192.0.2.9",
+        ));
+        assert_eq!(v, Verdict::NoMatch);
+    }
+
+    #[test]
+    fn strip_cuts_only_a_leading_decoration() {
+        let mut e = sessions_engine();
+        let v = e.evaluate(&on_host(
+            Some("h"),
+            Some(1),
+            "[ID 800047 auth.info] Failed password for bob from 192.0.2.1",
+        ));
+        assert_eq!(failure_ip(&v).as_deref(), Some("192.0.2.1"));
+        // Not at the start: the line is not the daemon's format.
+        let v = e.evaluate(&on_host(
+            Some("h"),
+            Some(1),
+            "x [ID 800047 auth.info] Failed password for bob from 192.0.2.1",
+        ));
+        assert_eq!(v, Verdict::NoMatch);
+        let bad = SESSIONS.replace("strip: '^(?:", "strip: '(?:");
+        let e = RuleSetDef::from_yaml(&bad, "t")
+            .unwrap()
+            .compile(None, "t")
+            .unwrap_err();
+        assert!(e.message.contains("must start with `^`"), "{e}");
+    }
+
+    #[test]
+    fn distinct_users_count_across_rules() {
+        let mut e = sessions_engine();
+        let ev = |m: &str| on_host(Some("h"), Some(2), m);
+        // One user, failed twice, then logs in: only the plain failures.
+        assert!(matches!(
+            e.evaluate(&ev("pam: failure ruser= rhost=192.0.2.2 user=alice")),
+            Verdict::Helper(_)
+        ));
+        let v = e.evaluate(&ev("Failed password for alice from 192.0.2.2"));
+        assert_eq!(failure_ip(&v).as_deref(), Some("192.0.2.2"));
+        let v = e.evaluate(&ev("Accepted password for alice from 192.0.2.2"));
+        assert!(matches!(v, Verdict::Helper(_)), "{v:?}");
+        // Forgotten: a new attempt starts from nothing; an attempt without a
+        // user name is no user.
+        assert!(matches!(
+            e.evaluate(&ev("pam: failure ruser= rhost=192.0.2.2")),
+            Verdict::Helper(_)
+        ));
+        assert!(matches!(
+            e.evaluate(&ev("pam: failure ruser=root rhost=192.0.2.2")),
+            Verdict::Helper(_)
+        ));
+        // `min: 1` records the user and stays a failure even without one.
+        let v = e.evaluate(&ev("Failed password for  from 192.0.2.2"));
+        assert_eq!(failure_ip(&v).as_deref(), Some("192.0.2.2"));
+        // A second user name in the connection: the success is a failure.
+        let v = e.evaluate(&ev("Accepted password for known from 192.0.2.2"));
+        assert_eq!(failure_ip(&v).as_deref(), Some("192.0.2.2"));
+    }
+
+    #[test]
+    fn distinct_without_a_session_is_no_failure() {
+        let mut e = sessions_engine();
+        // A bare message: nobody to count users for, so no failure either.
+        let v = e.evaluate(&Event::from_message(
+            "Accepted password for alice from 192.0.2.3",
+        ));
+        assert!(matches!(v, Verdict::Helper(_)), "{v:?}");
+        let v = e.evaluate(&Event::from_message(
+            "Failed password for alice from 192.0.2.3",
+        ));
+        assert_eq!(failure_ip(&v).as_deref(), Some("192.0.2.3"));
     }
 }

@@ -270,6 +270,112 @@ impl BanManager {
             .collect()
     }
 
+    /// The logs' clock at wall time `wall_ms` (see [`LogClock`]).
+    pub fn log_now(&self, wall_ms: i64) -> i64 {
+        self.clock.now(wall_ms)
+    }
+
+    /// Restores bans in force and ban history (from the state store at
+    /// start). Bans of groups this manager does not know are skipped and
+    /// returned.
+    pub fn restore(&mut self, bans: &[BanDecision], history: &[(IpAddr, i64)]) -> Vec<BanDecision> {
+        for (ip, since) in history {
+            self.book.remember(*ip, *since);
+        }
+        let mut unknown = Vec::new();
+        for b in bans {
+            match self.group_index.get(&b.group) {
+                Some(&gi) => self.book.record(
+                    Key {
+                        group: gi,
+                        ip: b.ip,
+                    },
+                    b.since_ms,
+                    b.until_ms,
+                ),
+                None => unknown.push(b.clone()),
+            }
+        }
+        unknown
+    }
+
+    /// Bans `ip` in `group` by hand. Refused for allow-listed addresses and
+    /// unknown groups. `bantime` None means the group's (escalated) ban time.
+    pub fn manual_ban(
+        &mut self,
+        ip: IpAddr,
+        group: &str,
+        bantime: Option<Span>,
+        reason: &str,
+        wall_ms: i64,
+    ) -> Result<BanDecision, String> {
+        let ip = ip.to_canonical();
+        if self.allow.contains(ip) {
+            return Err(format!(
+                "{ip} is on the allow-list ({}); it is never banned",
+                self.allow
+                    .nets()
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        let Some(&gi) = self.group_index.get(group) else {
+            return Err(format!(
+                "unknown group `{group}` (groups: {})",
+                self.groups
+                    .iter()
+                    .map(|g| g.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        };
+        let at = self.clock.now(wall_ms);
+        let key = Key { group: gi, ip };
+        let mut d = self.decide(key, "manual", 0, at, at, at);
+        if let Some(span) = bantime {
+            d.bantime = span;
+            d.until_ms = span
+                .as_duration()
+                .map(|t| at.saturating_add(duration_ms(t)));
+            self.book.record(key, at, d.until_ms);
+        }
+        d.reason = if reason.is_empty() {
+            "manual ban".into()
+        } else {
+            reason.to_string()
+        };
+        self.tracker.forget(&key);
+        Ok(d)
+    }
+
+    /// Lifts the bans of `ip` (in `group`, or every group). Returns the
+    /// (group, ip) pairs that were banned.
+    pub fn lift(&mut self, ip: IpAddr, group: Option<&str>) -> Vec<(String, IpAddr)> {
+        let ip = ip.to_canonical();
+        let mut lifted = Vec::new();
+        for (gi, g) in self.groups.iter().enumerate() {
+            if group.is_some_and(|want| want != g.name) {
+                continue;
+            }
+            let key = Key {
+                group: gi as u16,
+                ip,
+            };
+            self.tracker.forget(&key);
+            if self.book.lift(&key) {
+                lifted.push((g.name.clone(), ip));
+            }
+        }
+        lifted
+    }
+
+    /// True when `ip` is allow-listed.
+    pub fn is_allowed(&self, ip: IpAddr) -> bool {
+        self.allow.contains(ip)
+    }
+
     /// The ban time a fresh ban in `group` would get (for display).
     pub fn bantime(&self, group: &str) -> Option<Span> {
         self.group_index

@@ -5,6 +5,7 @@
 use super::engine::{RuleEngine, Verdict};
 use super::rules::InputKind;
 use crate::event::{Event, fields};
+use crate::stages::parse::access_log::{AccessLogFormat, AccessLogParser};
 use crate::stages::parse::syslog::SyslogParser;
 use crate::timestamp::{self, TimeContext};
 
@@ -24,6 +25,7 @@ pub struct Replay {
     engine: RuleEngine,
     input: InputKind,
     syslog: SyslogParser,
+    access: AccessLogParser,
     ctx: TimeContext,
 }
 
@@ -36,6 +38,7 @@ impl Replay {
             engine,
             input,
             syslog: SyslogParser::new(ctx.clone()),
+            access: AccessLogParser::new(AccessLogFormat::Auto, ctx.clone()),
             ctx,
         }
     }
@@ -56,8 +59,16 @@ impl Replay {
                     return (e, time);
                 }
             }
-            // TODO(access-log parser): parse access lines into fields.
-            InputKind::AccessLog | InputKind::Text => {}
+            InputKind::AccessLog => {
+                if let Some(rec) = self.access.parse(raw) {
+                    // Rules see the parsed fields and, in `message`, the line.
+                    let mut e = Event::from_message(raw);
+                    rec.apply_to(&mut e);
+                    let time = rec.timestamp.as_ref().map(|t| t.to_rfc3339());
+                    return (e, time);
+                }
+            }
+            InputKind::Text => {}
         }
         let mut e = Event::from_message(raw);
         let time = timestamp::find(raw, &self.ctx).map(|(t, _)| t.to_rfc3339());

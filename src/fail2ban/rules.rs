@@ -34,9 +34,12 @@ pub enum InputKind {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DistinctDef {
-    /// Captures whose first non-empty value names the user of an attempt.
+    /// Captures whose first non-empty value names the user of an attempt
+    /// (an attempt without any user name adds none).
     pub captures: Vec<String>,
     /// The match is a failure once the session has seen this many users.
+    /// `1` only records the user (the rule is then a plain failure or
+    /// helper) so that a later rule of the session can count it.
     pub min: usize,
 }
 
@@ -91,6 +94,11 @@ pub struct RuleDef {
     /// Forget the session after this line (a successful login).
     #[serde(default)]
     pub forget: bool,
+    /// This line starts a new connection: the session's earlier state (an
+    /// address, a failure waiting for one, users) is dropped before the line
+    /// is applied, so a reused pid does not inherit it.
+    #[serde(default)]
+    pub reset: bool,
     /// A failure only once the session has seen this many distinct users.
     #[serde(default)]
     pub distinct: Option<DistinctDef>,
@@ -143,12 +151,25 @@ pub struct RuleSetDef {
     /// The mode used when none is asked for.
     #[serde(default)]
     pub default_mode: Option<String>,
-    /// Fields that identify one connection, for multi-line rules.
+    /// Fields that identify one connection, for multi-line rules. A line
+    /// missing one of them has no session (its multi-line rules do nothing),
+    /// unless the field is also listed in `session_optional`.
     #[serde(default)]
     pub session: Vec<FieldPath>,
+    /// Session fields a line may lack (read as empty), e.g. `host.name` for
+    /// `sshd[123]: ...` lines without a host. A line lacking every session
+    /// field still has no session.
+    #[serde(default)]
+    pub session_optional: Vec<FieldPath>,
     /// Set-wide ignore patterns on `message`.
     #[serde(default)]
     pub ignore: Vec<String>,
+    /// A pattern (starting with `^`) whose match is cut from the start of
+    /// `message` before any rule or ignore pattern reads it: decorations some
+    /// systems put before the daemon's own text (Solaris' `[ID 800047
+    /// auth.info] `). Only the daemon's side of a line may be cut this way.
+    #[serde(default)]
+    pub strip: Option<String>,
     /// The rules, tried in order; the first that matches wins.
     pub rules: Vec<RuleDef>,
 }
@@ -205,6 +226,8 @@ pub struct Rule {
     pub after_pending: bool,
     /// Forget the session afterwards.
     pub forget: bool,
+    /// Start a fresh session before applying the line.
+    pub reset: bool,
     /// Distinct-user threshold.
     pub distinct: Option<DistinctDef>,
 }
@@ -220,8 +243,12 @@ pub struct RuleSet {
     pub program: Option<Regex>,
     /// Session fields.
     pub session: Vec<FieldPath>,
+    /// Session fields that may be missing.
+    pub session_optional: Vec<FieldPath>,
     /// Set-wide ignores.
     pub ignore: Vec<Regex>,
+    /// Cut from the start of `message` before matching.
+    pub strip: Option<Regex>,
     /// Active rules, in order.
     pub rules: Vec<Rule>,
     /// The mode it was compiled for.
@@ -335,6 +362,26 @@ impl RuleSetDef {
             .iter()
             .map(|p| compile_regex(p).map_err(|e| err(None, format!("ignore: {e}"))))
             .collect::<Result<Vec<_>, _>>()?;
+        let strip = match self.strip.as_deref() {
+            Some(p) if !p.starts_with('^') => {
+                return Err(err(
+                    None,
+                    format!("strip: pattern `{p}` must start with `^`"),
+                ));
+            }
+            Some(p) => Some(compile_regex(p).map_err(|e| err(None, format!("strip: {e}")))?),
+            None => None,
+        };
+        if let Some(extra) = self
+            .session_optional
+            .iter()
+            .find(|f| !self.session.contains(f))
+        {
+            return Err(err(
+                None,
+                format!("session_optional names `{extra}`, which is not in `session`"),
+            ));
+        }
         let mut seen = HashSet::new();
         let mut rules = Vec::new();
         for def in self.rules {
@@ -376,7 +423,9 @@ impl RuleSetDef {
             input: self.input,
             program,
             session: self.session,
+            session_optional: self.session_optional,
             ignore,
+            strip,
             rules,
             mode,
         })
@@ -433,7 +482,8 @@ fn compile_rule(def: RuleDef, group: String, has_session: bool) -> Result<Rule, 
                 .into(),
         );
     }
-    if (def.session_ip || def.after_pending || def.forget || def.distinct.is_some()) && !has_session
+    if (def.session_ip || def.after_pending || def.forget || def.reset || def.distinct.is_some())
+        && !has_session
     {
         return Err("session options need the set's `session:` fields".into());
     }
@@ -446,8 +496,8 @@ fn compile_rule(def: RuleDef, group: String, has_session: bool) -> Result<Rule, 
         }
     }
     if let Some(d) = &def.distinct {
-        if d.min < 2 {
-            return Err("distinct.min must be at least 2".into());
+        if d.min < 1 {
+            return Err("distinct.min must be at least 1".into());
         }
         if d.captures.is_empty() {
             return Err("distinct.captures is empty".into());
@@ -484,6 +534,7 @@ fn compile_rule(def: RuleDef, group: String, has_session: bool) -> Result<Rule, 
         session_ip: def.session_ip,
         after_pending: def.after_pending,
         forget: def.forget,
+        reset: def.reset,
         distinct: def.distinct,
     })
 }
@@ -580,5 +631,34 @@ rules:
         );
         assert_eq!(RuleSource::parse("./rules/a:b.yml").mode, None);
         assert!(RuleSource::parse("local.yml").is_file());
+    }
+
+    #[test]
+    fn session_options_are_checked() {
+        let base = "name: x\ngroup: g\nsession: [process.pid]\n";
+        let e = compile(
+            &format!("{base}session_optional: [host.name]\nrules:\n  - {{id: r, match: '^a (?P<ip>\\S+)'}}\n"),
+            None,
+        )
+        .unwrap_err();
+        assert!(e.message.contains("not in `session`"), "{e}");
+        let e = compile(
+            &format!("{base}rules:\n  - {{id: r, match: '^a (?P<ip>\\S+)', distinct: {{captures: [u], min: 0}}}}\n"),
+            None,
+        )
+        .unwrap_err();
+        assert!(e.message.contains("at least 1"), "{e}");
+        let ok = compile(
+            &format!("{base}rules:\n  - {{id: r, match: '^a (?P<ip>\\S+)', reset: true, failure: false}}\n"),
+            None,
+        )
+        .unwrap();
+        assert!(ok.rules[0].reset);
+        let e = compile(
+            "name: x\ngroup: g\nrules:\n  - {id: r, match: '^a (?P<ip>\\S+)', reset: true}\n",
+            None,
+        )
+        .unwrap_err();
+        assert!(e.message.contains("session options"), "{e}");
     }
 }

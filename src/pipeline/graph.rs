@@ -1,5 +1,5 @@
-//! The stage graph: validation (unknown channels, loops, dead ends) and the
-//! readable rendering printed by `logbus check`.
+//! The stage graph: validation (unknown channels, channels only outputs
+//! write, loops, dead ends) and the readable rendering printed by `logbus check`.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
@@ -74,10 +74,10 @@ pub fn readers_of(nodes: &[Node], channel: &str) -> Vec<usize> {
 /// Checks the graph; every problem found is returned.
 pub fn validate(nodes: &[Node]) -> Result<(), Vec<GraphError>> {
     let mut errors = Vec::new();
-    let mut writers: HashMap<&str, Vec<&str>> = HashMap::new();
+    let mut writers: HashMap<&str, Vec<&Node>> = HashMap::new();
     for n in nodes {
         for c in n.all_writes() {
-            writers.entry(c.as_str()).or_default().push(&n.name);
+            writers.entry(c.as_str()).or_default().push(n);
         }
     }
     for n in nodes {
@@ -105,11 +105,20 @@ pub fn validate(nodes: &[Node]) -> Result<(), Vec<GraphError>> {
             _ => {}
         }
         for c in &n.reads {
-            if !RESERVED_CHANNELS.contains(&c.as_str()) && !writers.contains_key(c.as_str()) {
-                errors.push(err(
+            if RESERVED_CHANNELS.contains(&c.as_str()) {
+                continue;
+            }
+            match writers.get(c.as_str()) {
+                None => errors.push(err(
                     "inChannels",
                     format!("reads channel `{c}`, which no stage writes"),
-                ));
+                )),
+                // An output's channel stays silent: reading it is a mistake
+                // that would otherwise go unnoticed until nothing arrives.
+                Some(ws) if ws.iter().all(|w| w.kind == ModuleKind::Output) => {
+                    errors.push(err("inChannels", only_outputs_write(c, ws)));
+                }
+                Some(_) => {}
             }
         }
     }
@@ -142,6 +151,31 @@ pub fn validate(nodes: &[Node]) -> Result<(), Vec<GraphError>> {
     } else {
         Err(errors)
     }
+}
+
+/// The message for a stage reading channel `c`, which only the output
+/// stages `ws` write.
+fn only_outputs_write(c: &str, ws: &[&Node]) -> String {
+    let names: Vec<String> = ws.iter().map(|w| format!("`{}`", w.name)).collect();
+    let (stages, verb) = match names.len() {
+        1 => ("stage", "writes"),
+        _ => ("stages", "write"),
+    };
+    let mut upstream: Vec<&str> = Vec::new();
+    for r in ws.iter().flat_map(|w| &w.reads) {
+        if !upstream.contains(&r.as_str()) {
+            upstream.push(r);
+        }
+    }
+    let hint = if upstream.is_empty() {
+        String::new()
+    } else {
+        format!("; to see the same events, read [{}]", upstream.join(", "))
+    };
+    format!(
+        "reads channel `{c}`, which only output {stages} {} {verb}; outputs emit nothing, so this stage would receive nothing{hint}",
+        names.join(", ")
+    )
 }
 
 /// A cycle as a list of stage indices, if there is one.
@@ -322,6 +356,61 @@ mod tests {
         ];
         let e = validate(&g).unwrap_err();
         assert_eq!(e[0].message, "loop: x -> x");
+    }
+
+    #[test]
+    fn reading_an_output_channel_is_refused() {
+        let g = [
+            node("a", ModuleKind::Input, &[], &["a"]),
+            node("o", ModuleKind::Output, &["a"], &["o"]),
+            node("t", ModuleKind::Transform, &["o"], &["t"]),
+            node("o2", ModuleKind::Output, &["t"], &["o2"]),
+        ];
+        let e = validate(&g).unwrap_err();
+        assert_eq!(
+            e,
+            [GraphError {
+                stage: "t".into(),
+                field: "inChannels",
+                message: "reads channel `o`, which only output stage `o` writes; outputs emit \
+                          nothing, so this stage would receive nothing; to see the same events, \
+                          read [a]"
+                    .into(),
+            }]
+        );
+    }
+
+    #[test]
+    fn several_output_writers_are_all_named() {
+        let g = [
+            node("a", ModuleKind::Input, &[], &["a"]),
+            node("b", ModuleKind::Input, &[], &["b"]),
+            node("o1", ModuleKind::Output, &["a"], &["x"]),
+            node("o2", ModuleKind::Output, &["a", "b"], &["x"]),
+            node("o3", ModuleKind::Output, &["x"], &["o3"]),
+        ];
+        let e = validate(&g).unwrap_err();
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e[0].stage, "o3");
+        assert!(
+            e[0].message
+                .starts_with("reads channel `x`, which only output stages `o1`, `o2` write;"),
+            "{}",
+            e[0].message
+        );
+        assert!(e[0].message.ends_with("read [a, b]"), "{}", e[0].message);
+    }
+
+    #[test]
+    fn a_channel_an_output_shares_with_a_producer_is_fine() {
+        // `o` declares `x` too, but the transform `t` fills it: events arrive.
+        let g = [
+            node("a", ModuleKind::Input, &[], &["a"]),
+            node("t", ModuleKind::Transform, &["a"], &["x"]),
+            node("o", ModuleKind::Output, &["a"], &["x"]),
+            node("o2", ModuleKind::Output, &["x"], &["o2"]),
+        ];
+        assert_eq!(validate(&g), Ok(()));
     }
 
     #[test]

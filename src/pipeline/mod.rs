@@ -67,6 +67,7 @@ impl Pipeline {
                 options: &spec.options,
                 base_dir: &config.base_dir,
                 counters: counters.clone(),
+                settings: &config.settings,
             };
             match (module.build)(&ctx) {
                 Ok(built) => {

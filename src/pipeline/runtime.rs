@@ -24,7 +24,7 @@ use crate::event::{Batch, Event};
 
 /// Batches in flight per stage queue. Inputs send at most
 /// [`crate::stages::BATCH_SIZE`] events per batch, so this bounds memory.
-const QUEUE_BATCHES: usize = 16;
+const QUEUE_BATCHES: usize = 4;
 
 /// How a run is set up.
 #[derive(Debug, Clone, Default)]

@@ -247,6 +247,8 @@ pub struct BuildContext<'a> {
     pub base_dir: &'a Path,
     /// This stage's counters.
     pub counters: Arc<StageCounters>,
+    /// The top-level settings (state store, control socket).
+    pub settings: &'a crate::config::Settings,
 }
 
 impl BuildContext<'_> {

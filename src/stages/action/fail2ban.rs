@@ -1,20 +1,34 @@
 //! `fail2ban`: recognises attacks in events, counts failures per
 //! `group~ip`, bans offenders through a firewall backend, tags events and
 //! emits ban decisions on `bansChannel`.
+//!
+//! Bans are written to the state store before they are sent to the
+//! firewall, so a crash never loses an acknowledged ban; at start every ban
+//! still in force is sent again (the firewall may have been flushed by a
+//! reboot). A firewall that refuses a batch keeps it pending, retried with
+//! back-off.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
+use serde_json::json;
 
 use crate::event::Event;
 use crate::fail2ban::allow::AllowList;
-use crate::fail2ban::backend::{Backend, BackendDef, Change};
+use crate::fail2ban::backend::{Backend, BackendDef, Change, GroupInfo};
+use crate::fail2ban::book::BanDecision;
+use crate::fail2ban::load_rules;
 use crate::fail2ban::manager::{BanManager, ManagerConfig};
 use crate::fail2ban::policy::{EscalationDef, GroupDef, GroupPolicy};
 use crate::fail2ban::rules::RuleSource;
-use crate::fail2ban::{book::BanDecision, load_rules};
 use crate::pipeline::{BuildContext, BuildError, BuiltStage, Outbox, Processor, StageError};
 use crate::stages::{Module, ModuleKind};
+use crate::state::StateStore;
 
 /// Registry entry.
 pub const MODULE: Module = Module {
@@ -26,6 +40,16 @@ pub const MODULE: Module = Module {
 
 /// Default cap on tracked `group~ip` keys.
 pub const DEFAULT_MAX_TRACKED: usize = 1_000_000;
+
+/// Where bans are kept when `state_path` is not set and a real firewall is used.
+pub const DEFAULT_STATE_PATH: &str = "/var/lib/logbus/state.db";
+
+/// Ban history kept at least this long (escalation may ask for more).
+const MIN_HISTORY: Duration = Duration::from_secs(7 * 86_400);
+
+/// Retry delays after a firewall failure: 1 s, doubling, at most a minute.
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(60);
 
 /// A rule set to load: `sshd`, `sshd:aggressive`, `./rules/local.yml`, or
 /// `{name: postfix, mode: aggressive}`.
@@ -117,10 +141,15 @@ fn build(ctx: &BuildContext) -> Result<BuiltStage, BuildError> {
         esc.validate()
             .map_err(|e| BuildError::field("escalation", e))?;
     }
+    let history = cfg
+        .escalation
+        .as_ref()
+        .map_or(MIN_HISTORY, |e| e.window.0.max(MIN_HISTORY));
+    let dry_run = cfg.backend.kind == "dry-run";
     let backend = cfg
         .backend
         .build()
-        .map_err(|e| BuildError::field("backend.type", e))?;
+        .map_err(|e| BuildError::field("backend", e))?;
     let manager = BanManager::new(
         engine,
         ManagerConfig {
@@ -131,120 +160,362 @@ fn build(ctx: &BuildContext) -> Result<BuiltStage, BuildError> {
         },
     )
     .map_err(|e| BuildError::field("groups", e))?;
+    // A dry run changes nothing and, unless told where, keeps no state: it
+    // must run anywhere, as any user.
+    let store_path = match (&ctx.settings.state_path, dry_run) {
+        (Some(p), _) => Some(ctx.resolve(p)),
+        (None, true) => None,
+        (None, false) => Some(PathBuf::from(DEFAULT_STATE_PATH)),
+    };
+    let group_infos = manager
+        .groups()
+        .iter()
+        .map(|g| GroupInfo {
+            name: g.name.clone(),
+            ports: g.ports.clone(),
+        })
+        .collect();
     let counters = ctx.counters.clone();
     let stage = Fail2banStage {
         manager,
         backend,
+        backend_started: false,
+        group_infos,
+        store_path,
+        store: None,
+        history,
         pending: Vec::new(),
+        retry_at: None,
+        retry_delay: RETRY_FIRST,
         has_bans_port: cfg.bans_channel.is_some(),
         failures: counters.extra("failures"),
         bans: counters.extra("bans"),
         tracked: counters.extra("tracked_keys"),
+        pending_gauge: counters.extra("firewall_pending"),
     };
     let mut built = BuiltStage::processor(stage);
     built.extra_outputs = cfg.bans_channel.into_iter().collect();
     Ok(built)
 }
 
+/// A firewall change not yet accepted. Bans keep their end time so the
+/// timeout sent is the time left when the change is finally applied.
+#[derive(Debug, Clone, PartialEq)]
+enum Pending {
+    Ban {
+        ip: IpAddr,
+        group: String,
+        until_ms: Option<i64>,
+    },
+    Unban {
+        ip: IpAddr,
+        group: String,
+    },
+}
+
 struct Fail2banStage {
     manager: BanManager,
     backend: Box<dyn Backend>,
-    /// Changes not yet accepted by the backend (retried on the next tick).
-    pending: Vec<Change>,
+    backend_started: bool,
+    group_infos: Vec<GroupInfo>,
+    store_path: Option<PathBuf>,
+    store: Option<StateStore>,
+    history: Duration,
+    /// Changes not yet accepted by the firewall.
+    pending: Vec<Pending>,
+    retry_at: Option<Instant>,
+    retry_delay: Duration,
     has_bans_port: bool,
-    failures: std::sync::Arc<std::sync::atomic::AtomicU64>,
-    bans: std::sync::Arc<std::sync::atomic::AtomicU64>,
-    tracked: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    failures: Arc<AtomicU64>,
+    bans: Arc<AtomicU64>,
+    tracked: Arc<AtomicU64>,
+    pending_gauge: Arc<AtomicU64>,
 }
 
 fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
 
+fn duration_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn unban_event(group: &str, ip: IpAddr, why: &str) -> Event {
+    let mut e = Event::from_map(
+        json!({
+            "@timestamp": crate::time::now_rfc3339(),
+            "message": format!("unban {ip} in {group}: {why}"),
+            "event": {"action": "unban"},
+            "client": {"ip": ip.to_string()},
+            "fail2ban": {"group": group, "key": format!("{group}~{ip}"), "banned": false},
+        })
+        .as_object()
+        .cloned()
+        .unwrap_or_default(),
+    );
+    e.add_tag("unban");
+    e
+}
+
 impl Fail2banStage {
-    fn on_decision(&mut self, d: BanDecision, out: &mut Outbox) {
-        tracing::warn!("{}", d.summary());
-        let now = now_ms();
-        // The kernel gets the time left from now; a ban replayed from an old
-        // log that already ended is recorded but not enforced.
-        let timeout = d
-            .until_ms
-            .map(|u| std::time::Duration::from_millis(u.saturating_sub(now).max(0) as u64));
-        if timeout.is_none_or(|t| !t.is_zero()) {
-            self.pending.push(Change::Ban {
+    /// Records decisions in the store, queues them for the firewall and
+    /// announces them.
+    fn on_decisions(&mut self, decisions: Vec<BanDecision>, source: &str, out: &mut Outbox) {
+        if decisions.is_empty() {
+            return;
+        }
+        if let Some(store) = &mut self.store
+            && let Err(e) = store.record_bans(&decisions, source)
+        {
+            out.error(
+                format!(
+                    "{} ban(s) not saved to the state store: {e}",
+                    decisions.len()
+                ),
+                None,
+            );
+        }
+        for d in decisions {
+            tracing::warn!("{}", d.summary());
+            self.pending.push(Pending::Ban {
                 ip: d.ip,
                 group: d.group.clone(),
-                timeout,
+                until_ms: d.until_ms,
             });
-        }
-        if self.has_bans_port {
-            out.emit_to(1, d.to_event());
+            if self.has_bans_port {
+                out.emit_to(1, d.to_event());
+            }
         }
     }
 
-    fn flush_backend(&mut self, out: &mut Outbox) {
+    fn on_unbans(&mut self, unbans: Vec<(String, IpAddr)>, why: &str, out: &mut Outbox) {
+        for (group, ip) in unbans {
+            tracing::info!("unban {ip} in {group}: {why}");
+            if self.has_bans_port {
+                out.emit_to(1, unban_event(&group, ip, why));
+            }
+            self.pending.push(Pending::Unban { ip, group });
+        }
+    }
+
+    /// Sends pending changes to the firewall, unless a failure asked us to
+    /// wait. `force` ignores the wait (shutdown).
+    fn flush_backend(&mut self, out: &mut Outbox, force: bool) {
         if self.pending.is_empty() {
             return;
         }
-        match self.backend.apply(&self.pending) {
-            Ok(()) => self.pending.clear(),
-            Err(e) => out.error(
+        if !force && self.retry_at.is_some_and(|t| Instant::now() < t) {
+            return;
+        }
+        if !self.backend_started {
+            if let Err(e) = self.backend.start(&self.group_infos) {
+                self.failed(format!("cannot prepare the firewall: {e}"), out);
+                return;
+            }
+            self.backend_started = true;
+        }
+        let wall = now_ms();
+        let mut changes = Vec::with_capacity(self.pending.len());
+        let mut applied = Vec::new();
+        let manager = &self.manager;
+        self.pending.retain(|p| match p {
+            // The allow-list is checked again right before the kernel sees
+            // an address: a ban decided before a config reload, or stored
+            // by an older version, must not lock out an allowed network.
+            Pending::Ban { ip, group, .. } if manager.is_allowed(*ip) => {
+                tracing::warn!("not banning {ip} in {group}: allow-listed");
+                false
+            }
+            Pending::Ban {
+                until_ms: Some(u), ..
+            } if *u <= wall => false,
+            _ => true,
+        });
+        for p in &self.pending {
+            match p {
+                Pending::Ban {
+                    ip,
+                    group,
+                    until_ms,
+                } => {
+                    let timeout = until_ms
+                        .map(|u| Duration::from_millis(u.saturating_sub(wall).max(1) as u64));
+                    changes.push(Change::Ban {
+                        ip: *ip,
+                        group: group.clone(),
+                        timeout,
+                    });
+                    applied.push((*ip, group.clone()));
+                }
+                Pending::Unban { ip, group } => changes.push(Change::Unban {
+                    ip: *ip,
+                    group: group.clone(),
+                }),
+            }
+        }
+        if changes.is_empty() {
+            return;
+        }
+        match self.backend.apply(&changes) {
+            Ok(()) => {
+                self.pending.clear();
+                self.retry_at = None;
+                self.retry_delay = RETRY_FIRST;
+                if let Some(store) = &mut self.store
+                    && let Err(e) = store.mark_applied(&applied)
+                {
+                    out.error(format!("state store: {e}"), None);
+                }
+            }
+            Err(e) => self.failed(
                 format!(
-                    "{} change(s) not applied yet, will retry: {e}",
-                    self.pending.len()
+                    "{} firewall change(s) pending, retry in {}s: {e}",
+                    changes.len(),
+                    self.retry_delay.as_secs()
                 ),
-                None,
+                out,
             ),
         }
     }
 
+    fn failed(&mut self, message: String, out: &mut Outbox) {
+        tracing::error!("{message}");
+        out.error(message, None);
+        self.retry_at = Some(Instant::now() + self.retry_delay);
+        self.retry_delay = (self.retry_delay * 2).min(RETRY_MAX);
+    }
+
     fn update_counters(&self) {
-        use std::sync::atomic::Ordering::Relaxed;
         let s = self.manager.stats();
-        self.failures.store(s.failures, Relaxed);
-        self.bans.store(s.bans, Relaxed);
-        self.tracked.store(self.manager.tracked() as u64, Relaxed);
+        self.failures.store(s.failures, Ordering::Relaxed);
+        self.bans.store(s.bans, Ordering::Relaxed);
+        self.tracked
+            .store(self.manager.tracked() as u64, Ordering::Relaxed);
+        self.pending_gauge
+            .store(self.pending.len() as u64, Ordering::Relaxed);
+    }
+
+    /// Loads the store and queues every ban still in force.
+    fn restore(&mut self) -> Result<(), StageError> {
+        let store = match &self.store_path {
+            Some(p) => StateStore::open(p),
+            None => StateStore::in_memory(),
+        }
+        .map_err(|e| StageError::new(e.to_string()))?;
+        let wall = now_ms();
+        let store_err = |e: crate::state::StateError| StageError::new(e.to_string());
+        let mut store = store;
+        let ended = store.expire(wall, self.history).map_err(store_err)?;
+        if !ended.is_empty() {
+            tracing::info!("{} ban(s) ended while logbus was not running", ended.len());
+        }
+        let active: Vec<BanDecision> = store
+            .active_bans(wall, None)
+            .map_err(store_err)?
+            .into_iter()
+            .map(|b| b.decision)
+            .collect();
+        let history = store
+            .all_history(wall.saturating_sub(duration_ms(self.history)))
+            .map_err(store_err)?;
+        let unknown = self.manager.restore(&active, &history);
+        for b in &unknown {
+            tracing::warn!(
+                "stored ban of {} in group {} is left alone: this stage has no such group",
+                b.ip,
+                b.group
+            );
+        }
+        let restored = active.len() - unknown.len();
+        if restored > 0 {
+            tracing::info!(
+                "re-applying {restored} ban(s) from {}",
+                store.path().display()
+            );
+        }
+        for b in active.iter().filter(|b| !unknown.contains(b)) {
+            self.pending.push(Pending::Ban {
+                ip: b.ip,
+                group: b.group.clone(),
+                until_ms: b.until_ms,
+            });
+        }
+        self.store = Some(store);
+        Ok(())
     }
 }
 
 impl Processor for Fail2banStage {
+    fn start(&mut self) -> Result<(), StageError> {
+        self.restore()?;
+        let mut out = Outbox::with_ports(1);
+        self.flush_backend(&mut out, true);
+        self.update_counters();
+        Ok(())
+    }
+
     fn process(&mut self, mut event: Event, out: &mut Outbox) {
         if let Some(d) = self.manager.handle(&mut event, now_ms()) {
-            self.on_decision(d, out);
+            self.on_decisions(vec![d], "auto", out);
         }
         out.emit(event);
     }
 
     fn process_batch(&mut self, batch: Vec<Event>, out: &mut Outbox) {
-        for e in batch {
-            self.process(e, out);
+        let wall = now_ms();
+        let mut decisions = Vec::new();
+        for mut event in batch {
+            if let Some(d) = self.manager.handle(&mut event, wall) {
+                decisions.push(d);
+            }
+            out.emit(event);
         }
-        // One backend transaction per batch, not one per ban.
-        self.flush_backend(out);
+        // One store transaction and one firewall batch per batch of events.
+        self.on_decisions(decisions, "auto", out);
+        self.flush_backend(out, false);
         self.update_counters();
     }
 
-    fn tick_interval(&self) -> Option<std::time::Duration> {
-        Some(std::time::Duration::from_secs(1))
+    fn tick_interval(&self) -> Option<Duration> {
+        Some(Duration::from_secs(1))
     }
 
     fn tick(&mut self, out: &mut Outbox) {
-        for (group, ip) in self.manager.expire(now_ms()) {
-            tracing::info!("unban {ip} in {group}: ban time is over");
-            self.pending.push(Change::Unban { ip, group });
+        let wall = now_ms();
+        let ended = self.manager.expire(wall);
+        self.on_unbans(ended, "ban time is over", out);
+        let log_now = self.manager.log_now(wall);
+        if let Some(store) = &mut self.store
+            && let Err(e) = store.expire(log_now, self.history)
+        {
+            out.error(format!("state store: {e}"), None);
         }
-        self.flush_backend(out);
+        self.flush_backend(out, false);
         self.update_counters();
     }
 
     fn finish(&mut self, out: &mut Outbox) -> Result<(), StageError> {
-        self.flush_backend(out);
+        self.flush_backend(out, true);
+        if self.backend_started
+            && let Err(e) = self.backend.stop()
+        {
+            out.error(format!("firewall cleanup: {e}"), None);
+        }
+        if !self.pending.is_empty() {
+            out.error(
+                format!(
+                    "{} firewall change(s) not applied at shutdown; they are in the state store and will be applied at the next start",
+                    self.pending.len()
+                ),
+                None,
+            );
+        }
         self.update_counters();
         Ok(())
     }
 
     fn blocking(&self) -> bool {
-        // Firewall backends run commands.
+        // Firewall backends and the state store do I/O.
         true
     }
 }

@@ -267,6 +267,7 @@ mod tests {
             options: &opts,
             base_dir: base,
             counters: Arc::new(StageCounters::default()),
+            settings: &crate::config::Settings::default(),
         })
         .map(|f| f.sources)
     }

@@ -13,6 +13,11 @@ use crate::stages::BATCH_SIZE;
 /// Default longest line kept, in bytes; longer lines are truncated.
 pub const DEFAULT_MAX_LINE_BYTES: usize = 64 * 1024;
 
+/// A batch is sent once its lines hold this much text, even if it has fewer
+/// than [`BATCH_SIZE`] events: queues are bounded in batches, so this keeps
+/// a queue of long lines to ~16 MiB rather than 16 × 512 × 64 KiB = 512 MiB.
+pub const BATCH_BYTES: usize = 1024 * 1024;
+
 /// One line read from a stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line {
@@ -152,16 +157,22 @@ pub fn spawn_reader<R: Read + Send + 'static>(
         .spawn(move || {
             let mut lines = LineReader::new(reader, max_line_bytes, 0);
             let mut batch = ReadBatch::default();
+            // Text held by the batch: what it costs in memory. It may exceed
+            // `batch.bytes` (invalid UTF-8 grows when replaced).
+            let mut held = 0;
             loop {
                 match lines.next_line(true) {
                     Ok(Some(line)) => {
                         batch.bytes += line.raw_len;
                         batch.truncated += u64::from(line.truncated);
+                        held += line.text.len();
                         batch.events.push(line_event(line, path.as_deref()));
-                        if (batch.events.len() >= BATCH_SIZE || lines.is_drained())
-                            && tx.blocking_send(Ok(std::mem::take(&mut batch))).is_err()
-                        {
-                            return;
+                        let full = batch.events.len() >= BATCH_SIZE || held >= BATCH_BYTES;
+                        if full || lines.is_drained() {
+                            held = 0;
+                            if tx.blocking_send(Ok(std::mem::take(&mut batch))).is_err() {
+                                return;
+                            }
                         }
                     }
                     Ok(None) => break,
@@ -285,6 +296,43 @@ mod tests {
         assert_eq!(lines[1].text, "ok");
         assert_eq!(lines[1].offset, 51);
         assert!(!lines[1].truncated);
+    }
+
+    /// The sizes of the batches `spawn_reader` sends for `input`, read
+    /// through a buffer large enough that it never runs dry mid-stream (so
+    /// only the batch limits cut batches).
+    fn batch_sizes(input: Vec<u8>) -> Vec<(usize, usize)> {
+        let reader = BufReader::with_capacity(input.len() + 1, io::Cursor::new(input));
+        let mut rx = spawn_reader("test".into(), reader, DEFAULT_MAX_LINE_BYTES, None).unwrap();
+        let mut sizes = Vec::new();
+        while let Some(batch) = rx.blocking_recv() {
+            let batch = batch.unwrap();
+            if batch.events.is_empty() {
+                continue; // the end of the stream may send an empty batch
+            }
+            let text: usize = batch.events.iter().map(Event::message_len).sum();
+            sizes.push((batch.events.len(), text));
+        }
+        sizes
+    }
+
+    /// Regression: batches were cut only at 512 events, so with 64 KiB lines
+    /// one batch held 32 MiB and a 16-batch queue 512 MiB.
+    #[test]
+    fn long_lines_cut_batches_at_one_mib() {
+        let line = "x".repeat(DEFAULT_MAX_LINE_BYTES);
+        let input = format!("{line}\n").repeat(100).into_bytes();
+        let sizes = batch_sizes(input);
+        let counts: Vec<usize> = sizes.iter().map(|s| s.0).collect();
+        assert_eq!(counts, [16, 16, 16, 16, 16, 16, 4]);
+        assert!(sizes.iter().all(|s| s.1 <= BATCH_BYTES), "{sizes:?}");
+    }
+
+    #[test]
+    fn short_lines_still_batch_by_count() {
+        let sizes = batch_sizes(b"short line\n".repeat(1100));
+        let counts: Vec<usize> = sizes.iter().map(|s| s.0).collect();
+        assert_eq!(counts, [BATCH_SIZE, BATCH_SIZE, 1100 - 2 * BATCH_SIZE]);
     }
 
     #[test]

@@ -44,36 +44,70 @@ struct FileOutputConfig {
     mode: Option<FileMode>,
 }
 
-/// Permission bits, written as octal text (`"0640"`, `0640`, `"640"`) or as
-/// a YAML number (`0o640`; a plain `416` is the same mode in decimal).
+/// Permission bits, always read as octal: a YAML integer (`640`: its
+/// decimal digits are taken as octal digits, so a digit 8 or 9 is refused)
+/// or text (`"0640"`, `"640"`, `"0o640"`; an unquoted `0640` is text to
+/// YAML). A mode that gives group or others a permission the owner lacks is
+/// refused: nobody wants it for a log file, and it is what YAML's own octal
+/// notation turns into (`0o640` reaches us as the integer 416, read as 0416).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct FileMode(u32);
 
 impl<'de> Deserialize<'de> for FileMode {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Num(u64),
-            Text(String),
-        }
-        let bits = match Raw::deserialize(d)? {
-            Raw::Num(n) => n,
-            Raw::Text(t) => {
+        use serde::de::Error;
+        let (bits, was_number) = match serde_yaml_ng::Value::deserialize(d)? {
+            serde_yaml_ng::Value::Number(n) => {
+                let Some(n) = n.as_u64() else {
+                    return Err(D::Error::custom(format!(
+                        "file mode {n} is not an octal mode (expected e.g. 640 or \"0640\")"
+                    )));
+                };
+                // `mode: 640` means 0o640, as in chmod; read as decimal it
+                // would silently be 0o1200.
+                let digits = n.to_string();
+                let bits = u64::from_str_radix(&digits, 8).map_err(|_| {
+                    D::Error::custom(format!(
+                        "file mode {n} has a digit that is not octal (0-7); write e.g. 640 or \"0640\""
+                    ))
+                })?;
+                (bits, true)
+            }
+            serde_yaml_ng::Value::String(t) => {
                 let digits = t.strip_prefix("0o").unwrap_or(&t);
-                u64::from_str_radix(digits, 8).map_err(|_| {
-                    serde::de::Error::custom(format!(
+                let bits = u64::from_str_radix(digits, 8).map_err(|_| {
+                    D::Error::custom(format!(
                         "`{t}` is not an octal file mode (expected e.g. \"0640\")"
                     ))
-                })?
+                })?;
+                (bits, false)
+            }
+            _ => {
+                return Err(D::Error::custom(
+                    "expected an octal file mode, e.g. 640 or \"0640\"",
+                ));
             }
         };
-        match u32::try_from(bits) {
-            Ok(b) if b <= 0o777 => Ok(FileMode(b)),
-            _ => Err(serde::de::Error::custom(format!(
-                "file mode {bits} is out of range; write it in octal as a string, e.g. \"0640\""
-            ))),
+        let bits = match u32::try_from(bits) {
+            Ok(b) if b <= 0o777 => b,
+            _ => {
+                return Err(D::Error::custom(format!(
+                    "file mode {bits:o} is out of range: only permission bits (up to 777) may be set"
+                )));
+            }
+        };
+        let owner = (bits >> 6) & 0o7;
+        if ((bits >> 3) | bits) & 0o7 & !owner != 0 {
+            let hint = if was_number {
+                "; YAML reads 0o640 as the number 416, so write 640 or \"0640\""
+            } else {
+                ""
+            };
+            return Err(D::Error::custom(format!(
+                "file mode {bits:04o} gives group or others a permission the owner lacks{hint}"
+            )));
         }
+        Ok(FileMode(bits))
     }
 }
 
@@ -204,6 +238,7 @@ mod tests {
             options: &opts,
             base_dir: base,
             counters: Arc::new(StageCounters::default()),
+            settings: &crate::config::Settings::default(),
         };
         build(&ctx)
     }
@@ -299,11 +334,55 @@ mod tests {
         assert_eq!(mode("\"0640\""), Ok(0o640));
         assert_eq!(mode("0640"), Ok(0o640)); // YAML reads a leading zero as text
         assert_eq!(mode("\"600\""), Ok(0o600));
-        assert_eq!(mode("0o644"), Ok(0o644));
-        assert_eq!(mode("416"), Ok(0o640));
-        assert!(mode("640").unwrap_err().contains("out of range"));
+        assert_eq!(mode("\"0o644\""), Ok(0o644));
+        assert_eq!(mode("0"), Ok(0));
         assert!(mode("\"0689\"").unwrap_err().contains("not an octal"));
         assert!(mode("\"4755\"").unwrap_err().contains("out of range"));
+        assert!(
+            mode("true")
+                .unwrap_err()
+                .contains("expected an octal file mode")
+        );
+        assert!(mode("-1").unwrap_err().contains("not an octal mode"));
+    }
+
+    /// Regression: a YAML integer was read as decimal, so `mode: 440`
+    /// silently created files with mode 0670.
+    #[test]
+    fn integer_modes_are_octal_digits() {
+        let mode = |yaml: &str| {
+            serde_yaml_ng::from_str::<FileMode>(yaml)
+                .map(|m| m.0)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(mode("640"), Ok(0o640));
+        assert_eq!(mode("440"), Ok(0o440));
+        assert_eq!(mode("600"), Ok(0o600));
+        assert_eq!(mode("755"), Ok(0o755));
+        assert_eq!(mode("604"), Ok(0o604));
+        assert_eq!(
+            mode("\"0007\""),
+            Err("file mode 0007 gives group or others a permission the owner lacks".into())
+        );
+        assert_eq!(
+            mode("648"),
+            Err(
+                "file mode 648 has a digit that is not octal (0-7); write e.g. 640 or \"0640\""
+                    .into()
+            )
+        );
+        assert!(mode("1000").unwrap_err().contains("out of range"));
+        // YAML's own octal notation arrives as a plain number (0o640 = 416):
+        // read as octal digits it would be nonsense, and is refused.
+        assert_eq!(
+            mode("0o640"),
+            Err("file mode 0416 gives group or others a permission the owner lacks; YAML reads 0o640 as the number 416, so write 640 or \"0640\"".into())
+        );
+        for misread in [
+            "0o644", "0o660", "0o664", "0o600", "0o750", "0o755", "0o444",
+        ] {
+            assert!(mode(misread).is_err(), "{misread}");
+        }
     }
 
     #[test]

@@ -151,6 +151,7 @@ mod tests {
             options: &opts,
             base_dir: Path::new("."),
             counters: Arc::new(StageCounters::default()),
+            settings: &crate::config::Settings::default(),
         })
     }
 

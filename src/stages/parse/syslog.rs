@@ -240,7 +240,7 @@ fn scan_5424(s: &str, priority: Option<u8>) -> Option<Scanned<'_>> {
         (None, rest)
     } else {
         let (raw, len) = timestamp::scan_prefix(s.as_bytes(), false)?;
-        if raw.format != TimeFormat::Iso8601 {
+        if raw.format != TimeFormat::Iso8601 || s.starts_with('[') {
             return None;
         }
         let text = s.get(..len)?;
@@ -1106,6 +1106,7 @@ mod tests {
             "<14>1 2003-10-11T22:14:15Z h a - - x m",
             "<14>1 Oct 11 22:14:15 h a - - - m",
             "<14>1 2003-10-11T22:14:15Z h a -",
+            "<14>1 [2003-10-11T22:14:15Z] h a - - - m",
         ] {
             assert!(parser().parse(bad).is_none(), "{bad:?}");
         }

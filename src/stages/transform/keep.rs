@@ -223,6 +223,7 @@ pub(crate) mod test_support {
             options: &options,
             base_dir: Path::new("."),
             counters: counters.clone(),
+            settings: &crate::config::Settings::default(),
         };
         match (module.build)(&ctx)?.body {
             StageBody::Processor(p) => Ok((p, counters)),

@@ -1,0 +1,576 @@
+//! The state store: one SQLite file (WAL) holding bans, ban history and
+//! input checkpoints. It is the source of truth for bans: on start, every
+//! unexpired ban is re-applied to the firewall.
+//!
+//! Schema (read it with `sqlite3 /var/lib/logbus/state.db`; times are
+//! milliseconds since the Unix epoch, the `bans_readable` view shows them as
+//! UTC text):
+//!
+//! ```sql
+//! bans(ip, ban_group, rule, reason, failures, first_seen, last_seen,
+//!      since, until /* NULL = forever */, previous_bans, source /* auto|manual */,
+//!      applied /* 1 once the firewall accepted it */)   PRIMARY KEY (ip, ban_group)
+//! ban_history(ip, ban_group, since, until)             -- every ban ever made, for escalation
+//! checkpoints(input, position, updated)                -- where each input stopped reading
+//! meta(key, value)                                     -- schema_version
+//! ```
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use thiserror::Error;
+
+use crate::duration::Span;
+use crate::fail2ban::book::BanDecision;
+
+/// Current schema version.
+const SCHEMA_VERSION: i64 = 1;
+
+/// A state-store failure.
+#[derive(Debug, Error)]
+pub enum StateError {
+    /// The database could not be opened or created.
+    #[error("cannot open state store {path}: {source}")]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: rusqlite::Error,
+    },
+    /// The file belongs to a newer logbus.
+    #[error("state store {path} has schema version {found}; this logbus knows {SCHEMA_VERSION}")]
+    Version {
+        /// The file.
+        path: PathBuf,
+        /// What it has.
+        found: i64,
+    },
+    /// A query failed.
+    #[error("state store: {0}")]
+    Query(#[from] rusqlite::Error),
+}
+
+/// A ban as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredBan {
+    /// The decision.
+    pub decision: BanDecision,
+    /// `auto` (from rules) or `manual` (from `logbus bans add`).
+    pub source: String,
+    /// True once the firewall accepted it.
+    pub applied: bool,
+}
+
+/// The SQLite state file.
+pub struct StateStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for StateStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateStore")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl StateStore {
+    /// Opens (creating when missing) the store at `path`. The parent
+    /// directory is created with mode 0700; the file holds addresses and
+    /// is readable by its owner only.
+    pub fn open(path: &Path) -> Result<Self, StateError> {
+        let open_err = |source| StateError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && !dir.exists()
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| {
+                    open_err(rusqlite::Error::InvalidPath(PathBuf::from(format!(
+                        "{}: {e}",
+                        dir.display()
+                    ))))
+                })?;
+        }
+        let conn = Connection::open(path).map_err(open_err)?;
+        restrict_mode(path);
+        Self::init(conn, path)
+    }
+
+    /// A store in memory (tests, `logbus match`).
+    pub fn in_memory() -> Result<Self, StateError> {
+        let conn = Connection::open_in_memory()?;
+        Self::init(conn, Path::new(":memory:"))
+    }
+
+    fn init(conn: Connection, path: &Path) -> Result<Self, StateError> {
+        conn.busy_timeout(Duration::from_secs(5))?;
+        // WAL: readers (`logbus bans list`, sqlite3) never block the writer;
+        // synchronous=FULL: a ban acknowledged is on disk, even after a crash.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS bans (
+               ip TEXT NOT NULL, ban_group TEXT NOT NULL, rule TEXT NOT NULL,
+               reason TEXT NOT NULL, failures INTEGER NOT NULL,
+               first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,
+               since INTEGER NOT NULL, until INTEGER, previous_bans INTEGER NOT NULL,
+               bantime TEXT NOT NULL, source TEXT NOT NULL, applied INTEGER NOT NULL DEFAULT 0,
+               PRIMARY KEY (ip, ban_group));
+             CREATE TABLE IF NOT EXISTS ban_history (
+               ip TEXT NOT NULL, ban_group TEXT NOT NULL, since INTEGER NOT NULL, until INTEGER);
+             CREATE INDEX IF NOT EXISTS ban_history_ip ON ban_history(ip, since);
+             CREATE TABLE IF NOT EXISTS checkpoints (
+               input TEXT PRIMARY KEY, position TEXT NOT NULL, updated INTEGER NOT NULL);
+             CREATE VIEW IF NOT EXISTS bans_readable AS
+               SELECT ip, ban_group, rule, failures, source,
+                      datetime(since / 1000, 'unixepoch') AS since_utc,
+                      CASE WHEN until IS NULL THEN 'forever'
+                           ELSE datetime(until / 1000, 'unixepoch') END AS until_utc,
+                      previous_bans, applied, reason
+               FROM bans;",
+        )?;
+        let found: Option<i64> = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()?
+            .and_then(|v| v.parse().ok());
+        match found {
+            None => {
+                conn.execute(
+                    "INSERT INTO meta(key, value) VALUES ('schema_version', ?1)",
+                    [SCHEMA_VERSION.to_string()],
+                )?;
+            }
+            Some(v) if v > SCHEMA_VERSION => {
+                return Err(StateError::Version {
+                    path: path.to_path_buf(),
+                    found: v,
+                });
+            }
+            Some(_) => {}
+        }
+        Ok(Self {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Records bans (replacing an earlier ban of the same ip and group) and
+    /// their history, in one transaction: when this returns, they are on disk.
+    pub fn record_bans(&mut self, bans: &[BanDecision], source: &str) -> Result<(), StateError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut put = tx.prepare_cached(
+                "INSERT OR REPLACE INTO bans (ip, ban_group, rule, reason, failures, first_seen,
+                   last_seen, since, until, previous_bans, bantime, source, applied)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 0)",
+            )?;
+            let mut hist = tx.prepare_cached(
+                "INSERT INTO ban_history (ip, ban_group, since, until) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for d in bans {
+                let ip = d.ip.to_string();
+                put.execute(params![
+                    ip,
+                    d.group,
+                    d.rule,
+                    d.reason,
+                    d.count,
+                    d.first_seen_ms,
+                    d.last_seen_ms,
+                    d.since_ms,
+                    d.until_ms,
+                    d.previous_bans,
+                    d.bantime.to_string(),
+                    source,
+                ])?;
+                hist.execute(params![ip, d.group, d.since_ms, d.until_ms])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Marks bans as accepted by the firewall.
+    pub fn mark_applied(&mut self, keys: &[(IpAddr, String)]) -> Result<(), StateError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut st =
+                tx.prepare_cached("UPDATE bans SET applied = 1 WHERE ip = ?1 AND ban_group = ?2")?;
+            for (ip, group) in keys {
+                st.execute(params![ip.to_string(), group])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Bans in force at `now_ms` (all of them when `group` is None).
+    pub fn active_bans(
+        &self,
+        now_ms: i64,
+        group: Option<&str>,
+    ) -> Result<Vec<StoredBan>, StateError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT ip, ban_group, rule, reason, failures, first_seen, last_seen, since, until,
+                    previous_bans, bantime, source, applied
+             FROM bans WHERE (until IS NULL OR until > ?1) AND (?2 IS NULL OR ban_group = ?2)
+             ORDER BY since, ip",
+        )?;
+        let rows = st.query_map(params![now_ms, group], row_to_ban)?;
+        let mut out = Vec::new();
+        for r in rows {
+            if let Some(b) = r? {
+                out.push(b);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes bans that ended by `now_ms` and history older than
+    /// `keep_history`; returns the ended bans.
+    pub fn expire(
+        &mut self,
+        now_ms: i64,
+        keep_history: Duration,
+    ) -> Result<Vec<StoredBan>, StateError> {
+        let tx = self.conn.transaction()?;
+        let ended = {
+            let mut st = tx.prepare_cached(
+                "SELECT ip, ban_group, rule, reason, failures, first_seen, last_seen, since, until,
+                        previous_bans, bantime, source, applied
+                 FROM bans WHERE until IS NOT NULL AND until <= ?1",
+            )?;
+            let rows = st.query_map([now_ms], row_to_ban)?;
+            let mut v = Vec::new();
+            for r in rows {
+                if let Some(b) = r? {
+                    v.push(b);
+                }
+            }
+            v
+        };
+        tx.execute(
+            "DELETE FROM bans WHERE until IS NOT NULL AND until <= ?1",
+            [now_ms],
+        )?;
+        let horizon =
+            now_ms.saturating_sub(i64::try_from(keep_history.as_millis()).unwrap_or(i64::MAX));
+        tx.execute("DELETE FROM ban_history WHERE since < ?1", [horizon])?;
+        tx.commit()?;
+        Ok(ended)
+    }
+
+    /// Removes the bans of `ip` (in `group`, or all groups); returns them.
+    pub fn remove_ban(
+        &mut self,
+        ip: IpAddr,
+        group: Option<&str>,
+    ) -> Result<Vec<StoredBan>, StateError> {
+        let tx = self.conn.transaction()?;
+        let removed = {
+            let mut st = tx.prepare_cached(
+                "SELECT ip, ban_group, rule, reason, failures, first_seen, last_seen, since, until,
+                        previous_bans, bantime, source, applied
+                 FROM bans WHERE ip = ?1 AND (?2 IS NULL OR ban_group = ?2)",
+            )?;
+            let rows = st.query_map(params![ip.to_string(), group], row_to_ban)?;
+            let mut v = Vec::new();
+            for r in rows {
+                if let Some(b) = r? {
+                    v.push(b);
+                }
+            }
+            v
+        };
+        tx.execute(
+            "DELETE FROM bans WHERE ip = ?1 AND (?2 IS NULL OR ban_group = ?2)",
+            params![ip.to_string(), group],
+        )?;
+        tx.commit()?;
+        Ok(removed)
+    }
+
+    /// Start times of the bans of `ip` since `since_ms` (for escalation).
+    pub fn ban_history(&self, ip: IpAddr, since_ms: i64) -> Result<Vec<i64>, StateError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT since FROM ban_history WHERE ip = ?1 AND since >= ?2 ORDER BY since",
+        )?;
+        let rows = st.query_map(params![ip.to_string(), since_ms], |r| r.get::<_, i64>(0))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Every (ip, since) of the history since `since_ms` (to seed escalation at start).
+    pub fn all_history(&self, since_ms: i64) -> Result<Vec<(IpAddr, i64)>, StateError> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT ip, since FROM ban_history WHERE since >= ?1 ORDER BY since")?;
+        let rows = st.query_map([since_ms], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for r in rows {
+            let (ip, since) = r?;
+            if let Ok(ip) = ip.parse() {
+                out.push((ip, since));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The saved position of an input.
+    pub fn checkpoint(&self, input: &str) -> Result<Option<String>, StateError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT position FROM checkpoints WHERE input = ?1",
+                [input],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Saves the position of an input.
+    pub fn save_checkpoint(
+        &mut self,
+        input: &str,
+        position: &str,
+        now_ms: i64,
+    ) -> Result<(), StateError> {
+        self.conn.execute(
+            "INSERT INTO checkpoints (input, position, updated) VALUES (?1, ?2, ?3)
+             ON CONFLICT(input) DO UPDATE SET position = excluded.position, updated = excluded.updated",
+            params![input, position, now_ms],
+        )?;
+        Ok(())
+    }
+}
+
+/// Turns a row into a ban; rows with an unparseable address are skipped
+/// (someone edited the file by hand).
+fn row_to_ban(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<StoredBan>> {
+    let ip: String = r.get(0)?;
+    let Ok(ip) = ip.parse::<IpAddr>() else {
+        return Ok(None);
+    };
+    let bantime: String = r.get(10)?;
+    let until: Option<i64> = r.get(8)?;
+    let bantime = Span::parse(&bantime).unwrap_or(match until {
+        Some(_) => Span::Finite(Duration::ZERO),
+        None => Span::Forever,
+    });
+    Ok(Some(StoredBan {
+        decision: BanDecision {
+            ip,
+            group: r.get(1)?,
+            rule: r.get(2)?,
+            reason: r.get(3)?,
+            count: r.get(4)?,
+            first_seen_ms: r.get(5)?,
+            last_seen_ms: r.get(6)?,
+            since_ms: r.get(7)?,
+            until_ms: until,
+            previous_bans: r.get(9)?,
+            bantime,
+        },
+        source: r.get(11)?,
+        applied: r.get::<_, i64>(12)? != 0,
+    }))
+}
+
+fn restrict_mode(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for p in [
+        path.to_path_buf(),
+        PathBuf::from(format!("{}-wal", path.display())),
+    ] {
+        if p.exists() {
+            let _ = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decision(ip: &str, group: &str, since: i64, until: Option<i64>) -> BanDecision {
+        BanDecision {
+            ip: ip.parse().unwrap(),
+            group: group.into(),
+            rule: "r".into(),
+            count: 3,
+            first_seen_ms: since - 10,
+            last_seen_ms: since,
+            since_ms: since,
+            until_ms: until,
+            bantime: until.map_or(Span::Forever, |u| {
+                Span::Finite(Duration::from_millis((u - since) as u64))
+            }),
+            previous_bans: 0,
+            reason: "3 failures".into(),
+        }
+    }
+
+    #[test]
+    fn bans_round_trip_through_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/state.db");
+        {
+            let mut s = StateStore::open(&path).unwrap();
+            s.record_bans(
+                &[
+                    decision("192.0.2.1", "ssh", 1000, Some(5000)),
+                    decision("2001:db8::1", "web", 1000, None),
+                ],
+                "auto",
+            )
+            .unwrap();
+            s.mark_applied(&[("192.0.2.1".parse().unwrap(), "ssh".into())])
+                .unwrap();
+        }
+        let s = StateStore::open(&path).unwrap();
+        let active = s.active_bans(2000, None).unwrap();
+        assert_eq!(active.len(), 2);
+        assert_eq!(
+            active[0].decision,
+            decision("192.0.2.1", "ssh", 1000, Some(5000))
+        );
+        assert!(active[0].applied);
+        assert!(!active[1].applied);
+        assert_eq!(active[1].decision.until_ms, None);
+        assert_eq!(s.active_bans(2000, Some("web")).unwrap().len(), 1);
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(
+            std::fs::metadata(path.parent().unwrap())
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o700
+        );
+    }
+
+    #[test]
+    fn expiry_removes_ended_bans_but_keeps_history() {
+        let mut s = StateStore::in_memory().unwrap();
+        s.record_bans(&[decision("192.0.2.1", "ssh", 1000, Some(5000))], "auto")
+            .unwrap();
+        s.record_bans(&[decision("192.0.2.2", "ssh", 1000, Some(9000))], "auto")
+            .unwrap();
+        assert!(
+            s.expire(4999, Duration::from_secs(3600))
+                .unwrap()
+                .is_empty()
+        );
+        let ended = s.expire(5000, Duration::from_secs(3600)).unwrap();
+        assert_eq!(ended.len(), 1);
+        assert_eq!(ended[0].decision.ip.to_string(), "192.0.2.1");
+        assert_eq!(s.active_bans(5000, None).unwrap().len(), 1);
+        assert_eq!(
+            s.ban_history("192.0.2.1".parse().unwrap(), 0).unwrap(),
+            vec![1000]
+        );
+        // History older than the retention goes.
+        s.expire(10_000_000, Duration::from_secs(1)).unwrap();
+        assert!(
+            s.ban_history("192.0.2.1".parse().unwrap(), 0)
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn remove_by_ip_and_group() {
+        let mut s = StateStore::in_memory().unwrap();
+        s.record_bans(
+            &[
+                decision("192.0.2.1", "ssh", 1, None),
+                decision("192.0.2.1", "web", 1, None),
+            ],
+            "manual",
+        )
+        .unwrap();
+        assert_eq!(
+            s.remove_ban("192.0.2.1".parse().unwrap(), Some("web"))
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(s.active_bans(2, None).unwrap().len(), 1);
+        assert_eq!(
+            s.remove_ban("192.0.2.1".parse().unwrap(), None)
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(s.active_bans(2, None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn rebanning_replaces_the_row() {
+        let mut s = StateStore::in_memory().unwrap();
+        s.record_bans(&[decision("192.0.2.1", "ssh", 1, Some(10))], "auto")
+            .unwrap();
+        s.record_bans(&[decision("192.0.2.1", "ssh", 20, Some(40))], "auto")
+            .unwrap();
+        let a = s.active_bans(21, None).unwrap();
+        assert_eq!(a.len(), 1);
+        assert_eq!(a[0].decision.since_ms, 20);
+        assert_eq!(
+            s.ban_history("192.0.2.1".parse().unwrap(), 0).unwrap(),
+            vec![1, 20]
+        );
+    }
+
+    #[test]
+    fn checkpoints() {
+        let mut s = StateStore::in_memory().unwrap();
+        assert_eq!(s.checkpoint("tail:a").unwrap(), None);
+        s.save_checkpoint("tail:a", "{\"offset\":1}", 5).unwrap();
+        s.save_checkpoint("tail:a", "{\"offset\":2}", 6).unwrap();
+        assert_eq!(
+            s.checkpoint("tail:a").unwrap().as_deref(),
+            Some("{\"offset\":2}")
+        );
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        StateStore::open(&path).unwrap();
+        let c = Connection::open(&path).unwrap();
+        c.execute(
+            "UPDATE meta SET value = '99' WHERE key = 'schema_version'",
+            [],
+        )
+        .unwrap();
+        drop(c);
+        let e = StateStore::open(&path).unwrap_err();
+        assert!(e.to_string().contains("schema version 99"), "{e}");
+    }
+}

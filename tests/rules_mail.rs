@@ -1,0 +1,579 @@
+//! The built-in mail (`postfix`, `dovecot`, `stalwart`) and FTP (`vsftpd`,
+//! `proftpd`, `pure-ftpd`) rule sets, run through the real binary:
+//! `logbus match --rules SET.yml [--mode M] --json`.
+//!
+//! Two kinds of checks:
+//! - annotated fixtures under `tests/data/rules/`: every log line is preceded
+//!   by `#> MODES RULE IP` (or `#> MODES -`) lines saying exactly what each
+//!   mode must report for it; the harness compares the complete
+//!   (line, ip, rule) output of every mode with them;
+//! - small inline cases with literal expectations for the properties that
+//!   matter most: injected addresses are never taken, bogus addresses are
+//!   never reported, IPv4-mapped IPv6 becomes IPv4, other programs are not
+//!   judged.
+//!
+//! The sets are loaded from their source files (`src/fail2ban/builtin/*.yml`)
+//! so the tests exercise exactly the YAML in the tree.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+/// One report: (line number, address, rule id).
+type Report = (u64, String, String);
+
+/// One `#>` annotation: the modes it speaks for, and the (rule, address)
+/// expected in them (`None`: nothing).
+type Note = (Vec<String>, Option<(String, String)>);
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn set_file(set: &str) -> PathBuf {
+    root().join(format!("src/fail2ban/builtin/{set}.yml"))
+}
+
+fn fixture(name: &str) -> PathBuf {
+    root().join(format!("tests/data/rules/{name}"))
+}
+
+/// Runs `logbus match` over `input` (a file path, or `-` with `stdin`) and
+/// returns its reports in line order; checks the group of each report.
+fn run(set: &str, mode: Option<&str>, input: &str, stdin: Option<&str>) -> Vec<Report> {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_logbus"));
+    cmd.arg("match")
+        .arg("--rules")
+        .arg(set_file(set))
+        .arg("--json")
+        .arg("-q");
+    if let Some(m) = mode {
+        cmd.arg("--mode").arg(m);
+    }
+    cmd.arg(input)
+        .env_remove("LOGBUS_BUILTIN_RULES_DIR")
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("run logbus");
+    if let Some(text) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "logbus match {set} {mode:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let group = match set {
+        "postfix" | "dovecot" | "stalwart" => "mail",
+        _ => "ftp",
+    };
+    let mut reports = Vec::new();
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("a JSON object per line");
+        assert_eq!(v["group"], group, "{set}: wrong group in {line}");
+        reports.push((
+            v["line"].as_u64().unwrap(),
+            v["ip"].as_str().unwrap().to_string(),
+            v["rule"].as_str().unwrap().to_string(),
+        ));
+    }
+    reports
+}
+
+/// Runs `lines` (joined by newlines, numbered from 1) through `set`.
+fn run_lines(set: &str, mode: Option<&str>, lines: &[&str]) -> Vec<Report> {
+    let mut text = lines.join("\n");
+    text.push('\n');
+    run(set, mode, "-", Some(&text))
+}
+
+fn r(line: u64, ip: &str, rule: &str) -> Report {
+    (line, ip.to_string(), rule.to_string())
+}
+
+/// The `#>` annotations of a fixture: for each log line number, its list of
+/// (modes, expected report or None).
+fn annotations(text: &str) -> BTreeMap<u64, Vec<Note>> {
+    let mut out = BTreeMap::new();
+    let mut pending: Vec<Note> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let number = i as u64 + 1;
+        if let Some(spec) = line.strip_prefix("#>") {
+            let words: Vec<&str> = spec.split_whitespace().collect();
+            let modes = words[0].split(',').map(str::to_string).collect();
+            let expect = match words[1..] {
+                ["-"] => None,
+                [rule, ip] => Some((rule.to_string(), ip.to_string())),
+                _ => panic!("bad annotation on line {number}: {line}"),
+            };
+            pending.push((modes, expect));
+            continue;
+        }
+        if line.trim().is_empty() || line.starts_with('#') {
+            assert!(
+                pending.is_empty(),
+                "annotation not followed by a log line before line {number}"
+            );
+            continue;
+        }
+        assert!(
+            !pending.is_empty(),
+            "log line {number} has no `#>` annotation: {line}"
+        );
+        out.insert(number, std::mem::take(&mut pending));
+    }
+    out
+}
+
+/// Checks every run of `runs` ((annotation label, --mode)) against the
+/// fixture's annotations; returns the rule ids seen.
+fn check_fixture(set: &str, name: &str, runs: &[(&str, Option<&str>)]) -> BTreeSet<String> {
+    let path = fixture(name);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let notes = annotations(&text);
+    let log_lines: Vec<&str> = text.lines().collect();
+    let mut seen = BTreeSet::new();
+    for (label, mode) in runs {
+        let got = run(set, *mode, path.to_str().unwrap(), None);
+        let mut want = Vec::new();
+        for (number, list) in &notes {
+            let hits: Vec<_> = list
+                .iter()
+                .filter(|(modes, _)| modes.iter().any(|m| m == "*" || m == label))
+                .collect();
+            assert!(
+                hits.len() <= 1,
+                "{name}:{number}: several annotations for mode {label}"
+            );
+            if let Some((_, Some((rule, ip)))) = hits.first() {
+                want.push(r(*number, ip, rule));
+            }
+        }
+        if got != want {
+            let mut msg = format!("{set} in mode {label}: reports differ from the annotations\n");
+            let (g, w): (BTreeSet<_>, BTreeSet<_>) = (
+                got.iter().cloned().collect(),
+                want.iter().cloned().collect(),
+            );
+            for x in w.difference(&g) {
+                msg += &format!(
+                    "  missing {x:?}: {}\n",
+                    log_lines[x.0 as usize - 1]
+                        .chars()
+                        .take(120)
+                        .collect::<String>()
+                );
+            }
+            for x in g.difference(&w) {
+                msg += &format!(
+                    "  unexpected {x:?}: {}\n",
+                    log_lines[x.0 as usize - 1]
+                        .chars()
+                        .take(120)
+                        .collect::<String>()
+                );
+            }
+            panic!("{msg}");
+        }
+        seen.extend(got.into_iter().map(|(_, _, rule)| rule));
+    }
+    seen
+}
+
+/// The rule ids a set declares.
+fn rule_ids(set: &str) -> BTreeSet<String> {
+    let text = std::fs::read_to_string(set_file(set)).unwrap();
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+    doc["rules"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn assert_all_rules_seen(set: &str, seen: &BTreeSet<String>) {
+    let ids = rule_ids(set);
+    let unseen: Vec<_> = ids.difference(seen).collect();
+    assert!(
+        unseen.is_empty(),
+        "{set}: rules no fixture line exercises: {unseen:?}"
+    );
+}
+
+// ---- annotated fixtures ------------------------------------------------------
+
+#[test]
+fn postfix_fixture_in_every_mode() {
+    let seen = check_fixture(
+        "postfix",
+        "postfix.log",
+        &[
+            ("default", None),
+            // `more` is the default mode: same expectations.
+            ("default", Some("more")),
+            ("normal", Some("normal")),
+            ("rbl", Some("rbl")),
+            ("auth", Some("auth")),
+            ("errors", Some("errors")),
+            ("ddos", Some("ddos")),
+            ("aggressive", Some("aggressive")),
+        ],
+    );
+    assert_all_rules_seen("postfix", &seen);
+}
+
+#[test]
+fn dovecot_fixture_in_every_mode() {
+    let seen = check_fixture(
+        "dovecot",
+        "dovecot.log",
+        &[
+            ("default", None),
+            ("default", Some("normal")),
+            ("aggressive", Some("aggressive")),
+        ],
+    );
+    assert_all_rules_seen("dovecot", &seen);
+}
+
+#[test]
+fn stalwart_fixture() {
+    let seen = check_fixture("stalwart", "stalwart.log", &[("default", None)]);
+    assert_all_rules_seen("stalwart", &seen);
+}
+
+#[test]
+fn vsftpd_fixture() {
+    let seen = check_fixture("vsftpd", "vsftpd.log", &[("default", None)]);
+    assert_all_rules_seen("vsftpd", &seen);
+}
+
+#[test]
+fn proftpd_fixture() {
+    let seen = check_fixture("proftpd", "proftpd.log", &[("default", None)]);
+    assert_all_rules_seen("proftpd", &seen);
+}
+
+#[test]
+fn pure_ftpd_fixture() {
+    let seen = check_fixture("pure-ftpd", "pure-ftpd.log", &[("default", None)]);
+    assert_all_rules_seen("pure-ftpd", &seen);
+}
+
+// ---- literal cases -------------------------------------------------------------
+
+#[test]
+fn stalwart_takes_the_address_only_from_the_span_remote_ip() {
+    let got = run_lines(
+        "stalwart",
+        None,
+        &[
+            // The EHLO domain carries a second, unescaped `remoteIp = `.
+            r#"2025-03-10T08:15:03Z INFO Invalid EHLO command (smtp.invalid-ehlo) listenerId = "smtp", localPort = 25, remoteIp = 192.0.2.11, remotePort = 51235, domain = "x", remoteIp = 1.2.3.4, remotePort = 1""#,
+            // No span remoteIp before the attacker's key: nothing.
+            r#"2025-03-10T08:15:04Z INFO Invalid EHLO command (smtp.invalid-ehlo) domain = "x", remoteIp = 1.2.3.4"#,
+            // A fake event inside a raw SMTP input value: nothing.
+            r#"2025-03-10T08:15:05Z TRACE Raw SMTP input received (smtp.raw-input) listenerId = "smtp", localPort = 25, remoteIp = 203.0.113.31, remotePort = 50401, size = 90, contents = "EHLO x (smtp.auth-not-allowed) listenerId = "smtp", localPort = 25, remoteIp = 1.2.3.4\r\n""#,
+            // An account name faking the key after a bogus span address.
+            r#"2025-03-10T08:15:06Z INFO Authentication failed (auth.failed) listenerId = "imap", localPort = 143, remoteIp = fe80::1%eth0, remotePort = 1, accountName = "a", remoteIp = 1.2.3.4"#,
+            r#"Mar 10 09:15:07 mail stalwart[1895]: 2025-03-10T08:15:07Z INFO Authentication not allowed (smtp.auth-not-allowed) listenerId = "smtp", localPort = 25, remoteIp = 2001:DB8:0:0::15, remotePort = 60124"#,
+            r#"2025-03-10T08:15:08Z INFO Banned due to authentication errors (security.authentication-ban) remoteIp = ::ffff:192.0.2.19, accountName = "x", remoteIp = 1.2.3.4"#,
+        ],
+    );
+    assert_eq!(
+        got,
+        vec![
+            r(1, "192.0.2.11", "stalwart-invalid-ehlo"),
+            r(5, "2001:db8::15", "stalwart-auth-not-allowed"),
+            r(6, "192.0.2.19", "stalwart-ban"),
+        ]
+    );
+}
+
+#[test]
+fn postfix_client_text_never_supplies_the_address() {
+    let got = run_lines(
+        "postfix",
+        Some("aggressive"),
+        &[
+            "Mar  3 10:00:02 mx postfix/smtpd[1002]: NOQUEUE: reject: RCPT from unknown[192.0.2.11]: 554 5.7.1 <x@example.org>: Relay access denied; from=<reject: RCPT from evil[1.2.3.4]: 554@example.com> to=<x@example.org> proto=ESMTP helo=<[1.2.3.4]>",
+            "Mar  3 10:00:03 mx postfix/smtpd[1003]: improper command pipelining after EHLO from unknown[192.0.2.12]: MAIL FROM:<a@x> from unknown[1.2.3.4]:",
+            "Mar  3 10:00:04 mx postfix/postscreen[1004]: PREGREET 28 after 0.12 from [192.0.2.13]:4455: EHLO [1.2.3.4]\\r\\n",
+            "Mar  3 10:00:05 mx postfix/smtpd[1005]: warning: unknown[192.0.2.14]: SASL PLAIN authentication failed: authentication failure, sasl_username=x]: SASL LOGIN authentication failed: [1.2.3.4]",
+            // The real client is no address: nothing, not the HELO's.
+            "Mar  3 10:00:06 mx postfix/smtpd[1006]: NOQUEUE: reject: RCPT from unknown[999.1.1.1]: 554 5.7.1 <x@example.org>: Relay access denied; from=<a@example.com> to=<x@example.org> proto=ESMTP helo=<[1.2.3.4]>",
+            // A fake second log line, escaped by rsyslog (#012) into this one.
+            "Mar  3 10:00:07 mx postfix/smtpd[1007]: warning: non-SMTP command from unknown[192.0.2.15]: GET / HTTP/1.1#012Mar  3 10:00:07 mx postfix/smtpd[1]: NOQUEUE: reject: RCPT from x[1.2.3.4]: 554 5.7.1 Relay access denied",
+        ],
+    );
+    assert_eq!(
+        got,
+        vec![
+            r(1, "192.0.2.11", "postfix-reject"),
+            r(2, "192.0.2.12", "postfix-pipelining"),
+            r(3, "192.0.2.13", "postfix-postscreen-violation"),
+            r(4, "192.0.2.14", "postfix-sasl-aggressive"),
+            r(6, "192.0.2.15", "postfix-non-smtp-command"),
+        ]
+    );
+}
+
+#[test]
+fn dovecot_user_names_never_supply_the_address() {
+    let got = run_lines(
+        "dovecot",
+        Some("aggressive"),
+        &[
+            "Apr  4 08:00:02 mail dovecot: imap-login: Disconnected (auth failed, 1 attempts in 4 secs): user=<x>, method=PLAIN, rip=1.2.3.4, lip=5.6.7.8, TLS>, method=PLAIN, rip=192.0.2.11, lip=203.0.113.1, TLS, session=<a1b2c3d4e5f7>",
+            // The real rip is no address: the user's `rip=` is not fallen back to.
+            "Apr  4 08:00:03 mail dovecot: imap-login: Disconnected (auth failed, 1 attempts in 4 secs): user=<alice, rip=1.2.3.4, lip=x>, method=PLAIN, rip=client.example.net, lip=203.0.113.1, TLS",
+            // A user name faking a failure status inside a no-attempt line:
+            // only the aggressive no-attempt rule, with the real address.
+            "Apr  4 08:00:04 mail dovecot: pop3-login: Disconnected (no auth attempts in 5 secs): user=<(auth failed, 1 attempts): user=<x>, rip=1.2.3.4>, rip=192.0.2.17, lip=203.0.113.1",
+            "Apr  4 08:00:05 mail dovecot: auth-worker(4243): pam(x,1.2.3.4): unknown user,192.0.2.22): pam_authenticate() failed: Authentication failure (password mismatch?)",
+            "Apr  4 08:00:06 mail dovecot: auth: ldap(a,1.2.3.4): unknown user (,,<Kp2R5tX0>): unknown user (SHA1 of given password: f638ff)",
+            "@400000004c91b044077a9e94 dovecot-auth: pam_unix(dovecot:auth): authentication failure; logname= uid=0 euid=0 tty=dovecot ruser=rhost=1.2.3.4 rhost=192.0.43.10",
+            "Apr  4 08:00:07 mail dovecot-auth: pam_unix(dovecot:auth): authentication failure; logname= uid=0 euid=0 tty=dovecot ruser=x rhost=1.2.3.4 rhost=192.0.2.32  user=x rhost=1.2.3.4",
+        ],
+    );
+    assert_eq!(
+        got,
+        vec![
+            r(1, "192.0.2.11", "dovecot-login-failed"),
+            r(3, "192.0.2.17", "dovecot-no-auth-attempt"),
+            r(4, "192.0.2.22", "dovecot-passdb-failed"),
+            r(6, "192.0.43.10", "dovecot-pam-unix"),
+        ]
+    );
+}
+
+#[test]
+fn ftp_user_names_never_supply_the_address() {
+    assert_eq!(
+        run_lines(
+            "vsftpd",
+            None,
+            &[
+                r#"Mon May  5 09:00:02 2025 [pid 3102] [x] FAIL LOGIN: Client "1.2.3.4"] FAIL LOGIN: Client "192.0.2.11""#,
+                r#"Mon May  5 09:00:03 2025 [pid 3103] [x] FAIL LOGIN: Client "1.2.3.4", "] FAIL LOGIN: Client "192.0.2.12", "User is not in the allow user list.""#,
+                r#"Mon May  5 09:00:04 2025 [pid 3104] [x] FAIL LOGIN: Client "1.2.3.4"] FAIL LOGIN: Client "ftp.example.net""#,
+            ],
+        ),
+        vec![
+            r(1, "192.0.2.11", "vsftpd-fail-login"),
+            r(2, "192.0.2.12", "vsftpd-fail-login"),
+        ]
+    );
+    assert_eq!(
+        run_lines(
+            "proftpd",
+            None,
+            &[
+                "Jun 14 00:09:59 ftp proftpd[17839] ftp.example.org (::ffff:192.0.2.12[::ffff:192.0.2.12]): USER ftp.example.org proftpd[17424] ftp.example.org (hihoinjection[1.2.3.44]): no such user found from ::ffff:192.0.2.12 [::ffff:192.0.2.12] to ::ffff:203.0.113.1:21",
+                "Jun 14 00:10:00 ftp proftpd[17840] ftp.example.org (client[client.example.net]): USER x (evil[1.2.3.4]): no such user found from evil [1.2.3.4] to 203.0.113.1:21",
+            ],
+        ),
+        vec![r(1, "192.0.2.12", "proftpd-no-such-user")]
+    );
+    assert_eq!(
+        run_lines(
+            "pure-ftpd",
+            None,
+            &[
+                "Jul  7 11:00:02 ftp pure-ftpd[5102]: (?@192.0.2.11) [WARNING] Authentication failed for user [x] (?@1.2.3.4) [WARNING] Authentication failed for user [y]",
+                "Jul  7 11:00:03 ftp pure-ftpd: (?@client.example.net) [WARNING] Authentication failed for user [x (?@1.2.3.4)]",
+            ],
+        ),
+        vec![r(1, "192.0.2.11", "pure-ftpd-auth-failed")]
+    );
+}
+
+#[test]
+fn bogus_addresses_are_never_reported() {
+    for bogus in [
+        "999.1.1.1",
+        "1.2.3",
+        "fe80::1%eth0",
+        "mail.example.com",
+        "0.0.0.0",
+    ] {
+        let cases: [(&str, Option<&str>, String); 6] = [
+            (
+                "postfix",
+                Some("aggressive"),
+                format!(
+                    "Mar  3 10:00:01 mx postfix/smtpd[1]: NOQUEUE: reject: RCPT from unknown[{bogus}]: 554 5.7.1 <x@example.org>: Relay access denied; from=<a@example.com> to=<x@example.org> proto=ESMTP helo=<[192.0.2.1]>"
+                ),
+            ),
+            (
+                "dovecot",
+                Some("aggressive"),
+                format!(
+                    "Apr  4 08:00:01 mail dovecot: imap-login: Disconnected (auth failed, 1 attempts in 4 secs): user=<rip=192.0.2.1>, method=PLAIN, rip={bogus}, lip=203.0.113.1, TLS"
+                ),
+            ),
+            (
+                "stalwart",
+                None,
+                format!(
+                    r#"2025-03-10T08:15:02Z INFO Invalid EHLO command (smtp.invalid-ehlo) listenerId = "smtp", localPort = 25, remoteIp = {bogus}, remotePort = 1, domain = "x", remoteIp = 192.0.2.1"#
+                ),
+            ),
+            (
+                "vsftpd",
+                None,
+                format!(
+                    r#"Mon May  5 09:00:01 2025 [pid 1] [x] FAIL LOGIN: Client "192.0.2.1"] FAIL LOGIN: Client "{bogus}""#
+                ),
+            ),
+            (
+                "proftpd",
+                None,
+                format!(
+                    "Jun  6 10:00:01 ftp proftpd[1] ftp.example.org (client[{bogus}]): USER x (Login failed): from client [192.0.2.1]"
+                ),
+            ),
+            (
+                "pure-ftpd",
+                None,
+                format!(
+                    "Jul  7 11:00:01 ftp pure-ftpd: (?@{bogus}) [WARNING] Authentication failed for user [(?@192.0.2.1)]"
+                ),
+            ),
+        ];
+        for (set, mode, line) in cases {
+            assert_eq!(
+                run_lines(set, mode, &[&line]),
+                vec![],
+                "{set} reported something for {bogus}"
+            );
+        }
+    }
+}
+
+#[test]
+fn ipv4_mapped_ipv6_is_reported_as_ipv4() {
+    let cases: [(&str, &str, &str); 6] = [
+        (
+            "postfix",
+            "Mar  3 10:00:07 mx postfix/smtpd[1007]: NOQUEUE: reject: VRFY from unknown[::ffff:198.51.100.7]: 550 5.1.1 <root>: Recipient address rejected: User unknown in local recipient table; to=<root> proto=SMTP",
+            "postfix-reject",
+        ),
+        (
+            "dovecot",
+            "Apr  4 08:00:05 mail dovecot: imap-login: Aborted login (tried to use disallowed plaintext auth): user=<>, rip=::ffff:198.51.100.7, lip=::ffff:203.0.113.1, session=<a1b2c3d4e5fa>",
+            "dovecot-login-failed",
+        ),
+        (
+            "stalwart",
+            r#"2025-03-10T08:15:05Z INFO Invalid EHLO command (smtp.invalid-ehlo) listenerId = "smtp", localPort = 25, remoteIp = ::ffff:198.51.100.7, remotePort = 40023, domain = "x""#,
+            "stalwart-invalid-ehlo",
+        ),
+        (
+            "vsftpd",
+            r#"Thu Sep  8 00:39:49 2016 [pid 15019] [guest] FAIL LOGIN: Client "::ffff:198.51.100.7", "User is not in the allow user list.""#,
+            "vsftpd-fail-login",
+        ),
+        (
+            "proftpd",
+            "Jun 09 07:30:58 ftp proftpd[11864] ftp.example.org (mail.example.net[::ffff:198.51.100.7]): USER bob (Login failed): Incorrect password.",
+            "proftpd-login-failed",
+        ),
+        (
+            "pure-ftpd",
+            "Jul  7 11:00:04 ftp pure-ftpd: (?@::ffff:198.51.100.7) [WARNING] Authentication failed for user [carol]",
+            "pure-ftpd-auth-failed",
+        ),
+    ];
+    for (set, line, rule) in cases {
+        assert_eq!(
+            run_lines(set, None, &[line]),
+            vec![r(1, "198.51.100.7", rule)],
+            "{set}"
+        );
+    }
+}
+
+#[test]
+fn other_programs_are_not_judged() {
+    let cases: [(&str, &str); 6] = [
+        (
+            "postfix",
+            "Mar  3 10:03:01 mx postfix/cleanup[1301]: NOQUEUE: reject: RCPT from unknown[192.0.2.1]: 554 5.7.1 <x@example.org>: Relay access denied; from=<a@example.com> to=<x@example.org> proto=ESMTP helo=<bot>",
+        ),
+        (
+            "dovecot",
+            "Apr  4 08:04:01 mail sshd[4444]: pam_unix(dovecot:auth): authentication failure; logname= uid=0 euid=0 tty=dovecot ruser=kim rhost=192.0.2.1",
+        ),
+        (
+            "stalwart",
+            r#"Mar 10 09:18:08 mail postfix/smtpd[2001]: 2025-03-10T08:18:08Z INFO Invalid EHLO command (smtp.invalid-ehlo) listenerId = "smtp", localPort = 25, remoteIp = 192.0.2.1, remotePort = 50407, domain = "x""#,
+        ),
+        (
+            "vsftpd",
+            r#"May  5 09:00:15 ftp proftpd[3115]: [frank] FAIL LOGIN: Client "192.0.2.1""#,
+        ),
+        (
+            "proftpd",
+            "Jun  6 10:00:13 ftp vsftpd[4113]: ftp.example.org (client.example.net[192.0.2.1]): USER erin (Login failed): Incorrect password.",
+        ),
+        (
+            "pure-ftpd",
+            "Jul  7 11:00:09 ftp proftpd[5109]: (?@192.0.2.1) [WARNING] Authentication failed for user [frank]",
+        ),
+    ];
+    for (set, line) in cases {
+        assert_eq!(run_lines(set, None, &[line]), vec![], "{set}: {line}");
+        // The same message with the set's own program is a failure.
+        let own = match set {
+            "postfix" => line.replace("postfix/cleanup[1301]", "postfix/smtpd[1301]"),
+            "dovecot" => line.replace("sshd[4444]", "dovecot-auth[4444]"),
+            "stalwart" => line.replace("postfix/smtpd[2001]", "stalwart[2001]"),
+            "vsftpd" => line.replace("proftpd[3115]", "vsftpd[3115]"),
+            "proftpd" => line.replace("vsftpd[4113]:", "proftpd[4113]"),
+            _ => line.replace("proftpd[5109]", "pure-ftpd[5109]"),
+        };
+        let got = run_lines(set, None, &[&own]);
+        assert_eq!(got.len(), 1, "{set}: {own}");
+        assert_eq!(got[0].1, "192.0.2.1", "{set}: {own}");
+    }
+}
+
+#[test]
+fn every_set_and_rule_is_described() {
+    for set in [
+        "postfix",
+        "dovecot",
+        "stalwart",
+        "vsftpd",
+        "proftpd",
+        "pure-ftpd",
+    ] {
+        let text = std::fs::read_to_string(set_file(set)).unwrap();
+        let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+        assert_eq!(doc["name"].as_str(), Some(set));
+        assert!(doc["description"].as_str().is_some_and(|d| !d.is_empty()));
+        for rule in doc["rules"].as_sequence().unwrap() {
+            assert!(
+                rule["description"].as_str().is_some_and(|d| !d.is_empty()),
+                "{set}: rule {:?} has no description",
+                rule["id"]
+            );
+            // No explicit limits: the product spec sets none for these groups.
+            assert!(rule.get("limit").is_none(), "{set}: {:?}", rule["id"]);
+        }
+    }
+}
