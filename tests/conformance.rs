@@ -77,5 +77,9 @@ fn default_modes_meet_the_quality_bar() {
         .lines()
         .find(|l| l.starts_with("TOTAL"))
         .unwrap_or_else(|| panic!("no TOTAL row:\n{report}"));
-    assert_eq!(total.split_whitespace().last(), Some("0"), "errors:\n{report}");
+    assert_eq!(
+        total.split_whitespace().last(),
+        Some("0"),
+        "errors:\n{report}"
+    );
 }

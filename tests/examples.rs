@@ -24,7 +24,7 @@ fn every_example_passes_check() {
         }
     }
     checked.sort();
-    assert_eq!(checked, ["echo.yml", "files.yml"]);
+    assert_eq!(checked, ["echo.yml", "fail2ban-demo.yml", "files.yml"]);
 }
 
 #[test]
@@ -81,4 +81,44 @@ fn files_fans_out_to_two_outputs() {
         .map(|(path, offset, message)| format!("{path}:{offset}: {message}"))
         .collect();
     assert_eq!(text, want);
+}
+
+/// The demo (the README's first command) bans real attackers only: every
+/// ban names an address the log generator recorded as attacking that
+/// group, and every sshd attacker in the bundled logs is banned.
+#[test]
+fn fail2ban_demo_bans_the_attackers_and_nobody_else() {
+    let config = repo_root().join("examples/fail2ban-demo.yml");
+    let out = run_with(&["-q", "run", path_str(&config)], &[], None);
+    assert_eq!(out.code, Some(0), "stderr:\n{}", out.stderr);
+    let truth: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("examples/attack-logs/truth.json")).unwrap(),
+    )
+    .unwrap();
+    let attackers = &truth["attackers"];
+    let mut bans = Vec::new();
+    for line in out.stdout.lines() {
+        // would ban IP in GROUP for ...
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(&words[..2], ["would", "ban"], "{line}");
+        let (ip, group) = (words[2], words[4]);
+        assert!(
+            attackers[ip][group].as_u64().unwrap_or(0) > 0,
+            "{ip} banned in {group} but it never attacked that group: {line}"
+        );
+        bans.push((ip.to_string(), group.to_string()));
+    }
+    for (ip, groups) in attackers.as_object().unwrap() {
+        if groups.get("ssh").is_some() {
+            assert!(
+                bans.contains(&(ip.clone(), "ssh".to_string())),
+                "sshd attacker {ip} not banned; bans: {bans:?}"
+            );
+        }
+    }
+    let groups: std::collections::BTreeSet<&str> = bans.iter().map(|(_, g)| g.as_str()).collect();
+    assert!(
+        groups.is_superset(&["iptables", "ssh", "web"].into_iter().collect()),
+        "{groups:?}"
+    );
 }
