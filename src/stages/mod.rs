@@ -15,7 +15,7 @@ use crate::pipeline::{BuildContext, BuildError, BuiltStage};
 
 /// Events per batch sent by inputs: large enough to amortise queue costs,
 /// small enough to keep latency and memory low.
-pub const BATCH_SIZE: usize = 512;
+pub const BATCH_SIZE: usize = 128;
 
 /// What role a module plays in the graph.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
