@@ -47,6 +47,11 @@ pub const DEFAULT_STATE_PATH: &str = "/var/lib/logbus/state.db";
 /// Ban history kept at least this long (escalation may ask for more).
 const MIN_HISTORY: Duration = Duration::from_secs(7 * 86_400);
 
+/// Longest timeout handed to the kernel (ipset's limit, the smallest of the
+/// backends'). Longer bans go in as permanent entries, and logbus removes
+/// them when they end (at the latest at its next start).
+const KERNEL_TIMEOUT_MAX: Duration = Duration::from_secs(2_147_483);
+
 /// Retry delays after a firewall failure: 1 s, doubling, at most a minute.
 const RETRY_FIRST: Duration = Duration::from_secs(1);
 const RETRY_MAX: Duration = Duration::from_secs(60);
@@ -340,7 +345,8 @@ impl Fail2banStage {
                     until_ms,
                 } => {
                     let timeout = until_ms
-                        .map(|u| Duration::from_millis(u.saturating_sub(wall).max(1) as u64));
+                        .map(|u| Duration::from_millis(u.saturating_sub(wall).max(1) as u64))
+                        .filter(|t| *t <= KERNEL_TIMEOUT_MAX);
                     changes.push(Change::Ban {
                         ip: *ip,
                         group: group.clone(),
