@@ -3,19 +3,18 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
+use logbus::fail2ban::engine::RuleEngine;
 use logbus::fail2ban::engine::Verdict;
 use logbus::fail2ban::load_rules;
-use logbus::fail2ban::replay::Replay;
+use logbus::fail2ban::replay::{LineKind, LineParser, parse_in_background};
 use logbus::fail2ban::rules::RuleSource;
-use logbus::stages::input::lines::LineReader;
 use logbus::timestamp::TimeContext;
-use serde_json::json;
 
 /// Longest line judged; longer lines are cut (and still judged).
 const MAX_LINE: usize = 1 << 20;
@@ -67,12 +66,15 @@ pub fn run(args: &MatchArgs) -> anyhow::Result<ExitCode> {
         .collect();
     let cwd = Path::new(".");
     let engine = load_rules(&sources, &[], cwd)?;
-    let mut ctx = TimeContext::system();
+    // One reference "now" for the whole file: year inference then costs no
+    // clock reads, and a file read across New Year stays consistent.
+    let mut ctx = TimeContext::system().with_now(jiff::Zoned::now());
     if let Some(y) = args.year {
         ctx = ctx.with_year(y);
     }
-    let mut replay = Replay::new(engine, ctx);
-    let reader: Box<dyn std::io::Read> = if args.file.as_os_str() == "-" {
+    let mut engine = engine;
+    let parser = LineParser::for_engine(&engine, ctx);
+    let reader: Box<dyn std::io::Read + Send> = if args.file.as_os_str() == "-" {
         Box::new(std::io::stdin())
     } else {
         Box::new(
@@ -80,56 +82,51 @@ pub fn run(args: &MatchArgs) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("cannot open {}", args.file.display()))?,
         )
     };
-    let mut lines = LineReader::new(BufReader::with_capacity(256 * 1024, reader), MAX_LINE, 0);
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(64 * 1024, stdout.lock());
     let mut summary = Summary::default();
     let mut missed: Vec<(u64, String)> = Vec::new();
     let started = Instant::now();
-    let mut number = 0u64;
-    while let Some(line) = lines
-        .next_line(true)
-        .with_context(|| format!("cannot read {}", args.file.display()))?
-    {
-        number += 1;
-        summary.lines += 1;
-        let text = line.text.as_str();
-        // Comment and blank lines are not log lines (annotated sample logs
-        // carry both).
-        if text.trim().is_empty() || text.starts_with('#') {
-            summary.skipped += 1;
-            continue;
-        }
-        let result = replay.line(text);
-        match &result.verdict {
-            Verdict::Failure(f) => {
-                summary.matched += 1;
-                let rule = &replay.engine().rule(f.rule).id;
-                *summary.per_rule.entry(rule.clone()).or_default() += 1;
-                *summary.per_ip.entry(f.ip.to_string()).or_default() += 1;
-                if args.json {
-                    let mut obj = json!({"line": number, "ip": f.ip.to_string(), "rule": rule});
-                    if let Some(t) = &result.time {
-                        obj["time"] = json!(t);
-                    }
-                    obj["group"] = json!(replay.engine().rule(f.rule).group);
-                    serde_json::to_writer(&mut out, &obj)?;
-                    out.write_all(b"\n")?;
+    for chunk in parse_in_background(reader, MAX_LINE, parser) {
+        let chunk = chunk.with_context(|| format!("cannot read {}", args.file.display()))?;
+        for line in chunk {
+            summary.lines += 1;
+            let verdict = match &line.kind {
+                LineKind::Skip => {
+                    summary.skipped += 1;
+                    continue;
                 }
-            }
-            Verdict::Ignored(_) => summary.ignored += 1,
-            Verdict::Helper(_) | Verdict::Deferred(_) => summary.helper += 1,
-            Verdict::BadAddress(..) => summary.bad_address += 1,
-            Verdict::NoMatch => {
-                if args.print_missed {
-                    missed.push((number, text.to_string()));
+                LineKind::NoMatch => Verdict::NoMatch,
+                LineKind::Event(event, _) => engine.evaluate(event),
+            };
+            let time = match &line.kind {
+                LineKind::Event(_, t) => t.as_ref(),
+                _ => None,
+            };
+            match verdict {
+                Verdict::Failure(f) => {
+                    summary.matched += 1;
+                    let rule = engine.rule(f.rule);
+                    *summary.per_rule.entry(rule.id.clone()).or_default() += 1;
+                    *summary.per_ip.entry(f.ip.to_string()).or_default() += 1;
+                    if args.json {
+                        write_json_line(&mut out, line.number, f.ip, &rule.id, &rule.group, time)?;
+                    }
+                }
+                Verdict::Ignored(_) => summary.ignored += 1,
+                Verdict::Helper(_) | Verdict::Deferred(_) => summary.helper += 1,
+                Verdict::BadAddress(..) => summary.bad_address += 1,
+                Verdict::NoMatch => {
+                    if args.print_missed {
+                        missed.push((line.number, line.text));
+                    }
                 }
             }
         }
     }
     let elapsed = started.elapsed();
     if !args.json {
-        print_summary(&mut out, args, &replay, &summary, elapsed)?;
+        print_summary(&mut out, args, &engine, &summary, elapsed)?;
     }
     if args.print_missed {
         writeln!(out, "\nMissed lines ({}):", missed.len())?;
@@ -141,15 +138,36 @@ pub fn run(args: &MatchArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// One failure as the JSON contract wants it:
+/// `{"line":N,"ip":"...","rule":"...","group":"...","time":"..."}`.
+fn write_json_line(
+    out: &mut impl Write,
+    number: u64,
+    ip: std::net::IpAddr,
+    rule: &str,
+    group: &str,
+    time: Option<&logbus::timestamp::LogTime>,
+) -> anyhow::Result<()> {
+    write!(out, "{{\"line\":{number},\"ip\":\"{ip}\",\"rule\":")?;
+    serde_json::to_writer(&mut *out, rule)?;
+    out.write_all(b",\"group\":")?;
+    serde_json::to_writer(&mut *out, group)?;
+    if let Some(t) = time {
+        // RFC 3339 text holds no character JSON must escape.
+        write!(out, ",\"time\":\"{}\"", t.to_rfc3339())?;
+    }
+    out.write_all(b"}\n")?;
+    Ok(())
+}
+
 fn print_summary(
     out: &mut impl Write,
     args: &MatchArgs,
-    replay: &Replay,
+    engine: &RuleEngine,
     s: &Summary,
     elapsed: std::time::Duration,
 ) -> std::io::Result<()> {
-    let sets: Vec<String> = replay
-        .engine()
+    let sets: Vec<String> = engine
         .sets()
         .map(|set| match &set.mode {
             Some(m) => format!("{} (mode {m})", set.name),
@@ -161,8 +179,7 @@ fn print_summary(
     writeln!(out)?;
     writeln!(out, "Failures: {} total", s.matched)?;
     writeln!(out, "|-  #) [# of hits] rule")?;
-    for (i, (rref, rule)) in replay.engine().rules().enumerate() {
-        let _ = rref;
+    for (i, (_, rule)) in engine.rules().enumerate() {
         let hits = s.per_rule.get(&rule.id).copied().unwrap_or(0);
         writeln!(out, "|  {:>2}) [{hits}] {}", i + 1, rule.id)?;
     }

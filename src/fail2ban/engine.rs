@@ -58,8 +58,8 @@ pub enum Verdict {
 struct FieldIndex {
     field: FieldPath,
     set: RegexSet,
-    /// Pattern index in `set` -> rule index.
-    rule_of: Vec<usize>,
+    /// Pattern index in `set` -> (rule index, pattern index in the rule).
+    rule_of: Vec<(usize, Option<usize>)>,
 }
 
 struct CompiledSet {
@@ -73,6 +73,7 @@ struct CompiledSet {
 pub struct RuleEngine {
     sets: Vec<CompiledSet>,
     sessions: Sessions,
+    program_cache: Vec<ProgramCache>,
 }
 
 impl std::fmt::Debug for RuleEngine {
@@ -104,6 +105,7 @@ impl RuleEngine {
             compiled.push(compile_set(rules)?);
         }
         Ok(Self {
+            program_cache: vec![ProgramCache::default(); compiled.len()],
             sets: compiled,
             sessions: Sessions::default(),
         })
@@ -135,6 +137,32 @@ impl RuleEngine {
         })
     }
 
+    /// A cheap, shareable test that rules out most lines before an event is
+    /// even built (see [`Prefilter`]).
+    pub fn prefilter(&self) -> Prefilter {
+        Prefilter {
+            sets: self
+                .sets
+                .iter()
+                .map(|cs| PrefilterSet {
+                    program: cs.rules.program.clone(),
+                    cache: ProgramCache::default(),
+                    // A set with `when`-only rules or rules on other fields
+                    // can match lines whose message matches no pattern.
+                    opaque: !cs.when_only.is_empty()
+                        || cs.fields.iter().any(|f| f.field != *fields::MESSAGE),
+                    message: cs
+                        .fields
+                        .iter()
+                        .find(|f| f.field == *fields::MESSAGE)
+                        .map(|f| f.set.clone()),
+                    text_input: cs.rules.input == InputKind::Text,
+                    strip: cs.rules.strip.clone(),
+                })
+                .collect(),
+        }
+    }
+
     /// Judges one event. Sets are tried in order; within a set, rules in
     /// order; the first rule that matches decides.
     pub fn evaluate(&mut self, event: &Event) -> Verdict {
@@ -149,11 +177,18 @@ impl RuleEngine {
     fn evaluate_set<'e>(&mut self, si: usize, event: &'e Event) -> Option<Verdict> {
         let strip = strip_timestamp;
         let cs = &self.sets[si];
-        if let (Some(prog), Some(name)) = (&cs.rules.program, event.get(&fields::PROCESS_NAME))
-            && !prog.is_match(&value_to_text(name))
+        if let (Some(prog), Some(name)) = (&cs.rules.program, event.get_str(&fields::PROCESS_NAME))
+            && !self.program_cache[si].admits(prog, name)
         {
             return None;
         }
+        if let (Some(prog), Some(serde_json::Value::Number(n))) =
+            (&cs.rules.program, event.get(&fields::PROCESS_NAME))
+            && !prog.is_match(&n.to_string())
+        {
+            return None;
+        }
+        let cs = &self.sets[si];
         let text_input = cs.rules.input == InputKind::Text;
         let prefix = cs.rules.strip.as_ref();
         // What the rules read of a field: without a leading timestamp (text
@@ -168,7 +203,10 @@ impl RuleEngine {
                 _ => v,
             }
         };
-        let mut candidates: Vec<usize> = cs.when_only.clone();
+        // (rule, the first of its patterns that matched); `when`-only rules
+        // have no pattern.
+        let mut candidates: Vec<(usize, Option<usize>)> =
+            cs.when_only.iter().map(|&r| (r, None)).collect();
         for fi in &cs.fields {
             let Some(value) = event.get_str(&fi.field) else {
                 continue;
@@ -182,7 +220,7 @@ impl RuleEngine {
             return None;
         }
         candidates.sort_unstable();
-        candidates.dedup();
+        candidates.dedup_by_key(|c| c.0);
         if !cs.rules.ignore.is_empty()
             && let Some(msg) = event.get_str(&fields::MESSAGE)
         {
@@ -190,12 +228,12 @@ impl RuleEngine {
             if cs.rules.ignore.iter().any(|r| r.is_match(view)) {
                 return Some(Verdict::Ignored(RuleRef {
                     set: si,
-                    rule: candidates[0],
+                    rule: candidates[0].0,
                 }));
             }
         }
         let session_key = session_key(&cs.rules.session, &cs.rules.session_optional, event);
-        for ri in candidates {
+        for (ri, first_pattern) in candidates {
             let cs = &self.sets[si];
             let rule = &cs.rules.rules[ri];
             let r = RuleRef { set: si, rule: ri };
@@ -216,7 +254,11 @@ impl RuleEngine {
             let caps = if rule.patterns.is_empty() {
                 None
             } else {
-                match rule.patterns.iter().find_map(|p| p.captures(view)) {
+                // The set already said which alternative matched.
+                let known = first_pattern
+                    .and_then(|p| rule.patterns.get(p))
+                    .and_then(|p| p.captures(view));
+                match known.or_else(|| rule.patterns.iter().find_map(|p| p.captures(view))) {
                     Some(c) => Some(c),
                     None => continue,
                 }
@@ -315,6 +357,77 @@ impl RuleEngine {
 /// The session an event belongs to: its `paths` values joined. A missing
 /// field means no session unless it is `optional` (then it is empty); an
 /// event with none of the fields has no session.
+/// Remembers the last program name a set judged: consecutive lines mostly
+/// come from the same program, and a string compare beats a regex run.
+#[derive(Debug, Clone, Default)]
+struct ProgramCache {
+    last: String,
+    admitted: bool,
+}
+
+impl ProgramCache {
+    fn admits(&mut self, program: &regex::Regex, name: &str) -> bool {
+        if self.last != name {
+            self.admitted = program.is_match(name);
+            self.last.clear();
+            self.last.push_str(name);
+        }
+        self.admitted
+    }
+}
+
+/// Says, from a line's program and message alone, that no rule can match
+/// it, so a caller can skip building the event. It never rules out a line
+/// that [`RuleEngine::evaluate`] would match.
+#[derive(Debug, Clone)]
+pub struct Prefilter {
+    sets: Vec<PrefilterSet>,
+}
+
+#[derive(Debug, Clone)]
+struct PrefilterSet {
+    program: Option<regex::Regex>,
+    cache: ProgramCache,
+    opaque: bool,
+    message: Option<RegexSet>,
+    text_input: bool,
+    strip: Option<regex::Regex>,
+}
+
+impl Prefilter {
+    /// True when no rule of any set can match a line from `program` (when
+    /// the line names one) whose message is `message`.
+    pub fn rules_out(&mut self, program: Option<&str>, message: &str) -> bool {
+        for s in &mut self.sets {
+            if let (Some(re), Some(p)) = (&s.program, program)
+                && !s.cache.admits(re, p)
+            {
+                continue;
+            }
+            if s.opaque {
+                return false;
+            }
+            let Some(set) = &s.message else {
+                continue;
+            };
+            let mut view = if s.text_input {
+                strip_timestamp(message)
+            } else {
+                message
+            };
+            if let Some(m) = s.strip.as_ref().and_then(|p| p.find(view))
+                && m.start() == 0
+            {
+                view = &view[m.end()..];
+            }
+            if set.is_match(view) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
 fn session_key(paths: &[FieldPath], optional: &[FieldPath], event: &Event) -> Option<String> {
     let mut key = String::new();
     let mut present = false;
@@ -333,7 +446,8 @@ fn session_key(paths: &[FieldPath], optional: &[FieldPath], event: &Event) -> Op
 }
 
 fn compile_set(rules: RuleSet) -> Result<CompiledSet, RuleError> {
-    let mut fields: Vec<(FieldPath, Vec<String>, Vec<usize>)> = Vec::new();
+    type Slot = (FieldPath, Vec<String>, Vec<(usize, Option<usize>)>);
+    let mut fields: Vec<Slot> = Vec::new();
     let mut when_only = Vec::new();
     for (ri, rule) in rules.rules.iter().enumerate() {
         if rule.patterns.is_empty() {
@@ -347,9 +461,9 @@ fn compile_set(rules: RuleSet) -> Result<CompiledSet, RuleError> {
                 fields.len() - 1
             }
         };
-        for p in &rule.patterns {
+        for (pi, p) in rule.patterns.iter().enumerate() {
             fields[slot].1.push(p.as_str().to_string());
-            fields[slot].2.push(ri);
+            fields[slot].2.push((ri, Some(pi)));
         }
     }
     let fields = fields

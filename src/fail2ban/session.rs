@@ -4,10 +4,11 @@
 use std::net::IpAddr;
 
 use hashlink::LinkedHashMap;
+use hashlink::linked_hash_map::RawEntryMut;
 
 /// Sessions remembered at most; the least recently used is dropped first,
 /// so a flood of connections cannot grow memory.
-pub const MAX_SESSIONS: usize = 100_000;
+pub const MAX_SESSIONS: usize = 10_000;
 
 /// What we know about one connection.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -44,14 +45,17 @@ impl Sessions {
 
     /// The session for `key`, created when missing, marked most recent.
     pub fn get_mut(&mut self, key: &str) -> &mut Session {
-        if self.map.contains_key(key) {
-            self.map.to_back(key);
-        } else if self.map.len() >= self.cap {
+        if self.map.len() >= self.cap && !self.map.contains_key(key) {
             self.map.pop_front();
         }
-        self.map
-            .entry(key.to_string())
-            .or_insert_with(Session::default)
+        // The key is copied only when a session starts, not on every line.
+        match self.map.raw_entry_mut().from_key(key) {
+            RawEntryMut::Occupied(mut o) => {
+                o.to_back();
+                o.into_mut()
+            }
+            RawEntryMut::Vacant(v) => v.insert(key.to_string(), Session::default()).1,
+        }
     }
 
     /// Drops a session.

@@ -130,6 +130,11 @@ impl AccessRecord<'_> {
         self.apply_with(event, self.timestamp.as_ref().map(LogTime::to_rfc3339));
     }
 
+    /// Sets every field but `@timestamp` (see the syslog record's twin).
+    pub fn apply_without_time(&self, event: &mut Event) {
+        self.apply_with(event, None);
+    }
+
     fn apply_with(&self, event: &mut Event, timestamp: Option<String>) {
         if let Some(ts) = timestamp {
             put(event, &["@timestamp"], Value::String(ts));

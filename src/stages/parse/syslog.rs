@@ -132,6 +132,12 @@ impl SyslogRecord<'_> {
         );
     }
 
+    /// Sets every field but `@timestamp` (for callers that render the time
+    /// only when they need it, like `logbus match`).
+    pub fn apply_without_time(&self, event: &mut Event) {
+        self.apply_with(event, None, true);
+    }
+
     /// Sets the fields, with the timestamp already rendered; `message`
     /// only when `with_message` (the stage may reuse the line's buffer).
     fn apply_with(&self, event: &mut Event, timestamp: Option<String>, with_message: bool) {
