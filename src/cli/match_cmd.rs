@@ -87,9 +87,10 @@ pub fn run(args: &MatchArgs) -> anyhow::Result<ExitCode> {
     let mut summary = Summary::default();
     let mut missed: Vec<(u64, String)> = Vec::new();
     let started = Instant::now();
-    for chunk in parse_in_background(reader, MAX_LINE, parser) {
-        let chunk = chunk.with_context(|| format!("cannot read {}", args.file.display()))?;
-        for line in chunk {
+    let background = parse_in_background(reader, MAX_LINE, parser);
+    for chunk in background.lines.iter() {
+        let mut chunk = chunk.with_context(|| format!("cannot read {}", args.file.display()))?;
+        for line in chunk.iter_mut() {
             summary.lines += 1;
             let verdict = match &line.kind {
                 LineKind::Skip => {
@@ -97,10 +98,10 @@ pub fn run(args: &MatchArgs) -> anyhow::Result<ExitCode> {
                     continue;
                 }
                 LineKind::NoMatch => Verdict::NoMatch,
-                LineKind::Event(event, _) => engine.evaluate(event),
+                LineKind::Event(event, _, candidates) => engine.decide(event, candidates),
             };
             let time = match &line.kind {
-                LineKind::Event(_, t) => t.as_ref(),
+                LineKind::Event(_, t, _) => t.as_ref(),
                 _ => None,
             };
             match verdict {
@@ -118,11 +119,13 @@ pub fn run(args: &MatchArgs) -> anyhow::Result<ExitCode> {
                 Verdict::BadAddress(..) => summary.bad_address += 1,
                 Verdict::NoMatch => {
                     if args.print_missed {
-                        missed.push((line.number, line.text));
+                        missed.push((line.number, std::mem::take(&mut line.text)));
                     }
                 }
             }
         }
+        // When the parser is behind, free here rather than wait for it.
+        let _ = background.spent.try_send(chunk);
     }
     let elapsed = started.elapsed();
     if !args.json {

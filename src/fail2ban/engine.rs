@@ -55,14 +55,16 @@ pub enum Verdict {
     Failure(Failure),
 }
 
+#[derive(Debug, Clone)]
 struct FieldIndex {
     field: FieldPath,
     set: RegexSet,
     /// Pattern index in `set` -> (rule index, pattern index in the rule).
-    rule_of: Vec<(usize, Option<usize>)>,
+    rule_of: Vec<Candidate>,
 }
 
 struct CompiledSet {
+    view: FieldView,
     rules: RuleSet,
     fields: Vec<FieldIndex>,
     /// Rules with no pattern (`when` only); always candidates.
@@ -73,7 +75,7 @@ struct CompiledSet {
 pub struct RuleEngine {
     sets: Vec<CompiledSet>,
     sessions: Sessions,
-    program_cache: Vec<ProgramCache>,
+    scanner: Scanner,
 }
 
 impl std::fmt::Debug for RuleEngine {
@@ -104,10 +106,11 @@ impl RuleEngine {
             }
             compiled.push(compile_set(rules)?);
         }
+        let scanner = Scanner::new(&compiled);
         Ok(Self {
-            program_cache: vec![ProgramCache::default(); compiled.len()],
             sets: compiled,
             sessions: Sessions::default(),
+            scanner,
         })
     }
 
@@ -137,103 +140,50 @@ impl RuleEngine {
         })
     }
 
-    /// A cheap, shareable test that rules out most lines before an event is
-    /// even built (see [`Prefilter`]).
-    pub fn prefilter(&self) -> Prefilter {
-        Prefilter {
-            sets: self
-                .sets
-                .iter()
-                .map(|cs| PrefilterSet {
-                    program: cs.rules.program.clone(),
-                    cache: ProgramCache::default(),
-                    // A set with `when`-only rules or rules on other fields
-                    // can match lines whose message matches no pattern.
-                    opaque: !cs.when_only.is_empty()
-                        || cs.fields.iter().any(|f| f.field != *fields::MESSAGE),
-                    message: cs
-                        .fields
-                        .iter()
-                        .find(|f| f.field == *fields::MESSAGE)
-                        .map(|f| f.set.clone()),
-                    text_input: cs.rules.input == InputKind::Text,
-                    strip: cs.rules.strip.clone(),
-                })
-                .collect(),
-        }
+    /// The stateless half of judging, to run elsewhere (another thread)
+    /// before [`decide`](Self::decide); see [`Scanner`].
+    pub fn scanner(&self) -> Scanner {
+        self.scanner.clone()
     }
 
     /// Judges one event. Sets are tried in order; within a set, rules in
     /// order; the first rule that matches decides.
     pub fn evaluate(&mut self, event: &Event) -> Verdict {
-        for si in 0..self.sets.len() {
-            if let Some(v) = self.evaluate_set(si, event) {
+        let candidates = self.scanner.scan_event(event);
+        self.decide(event, &candidates)
+    }
+
+    /// Judges an event whose candidates a [`Scanner`] of this engine found.
+    pub fn decide(&mut self, event: &Event, candidates: &Candidates) -> Verdict {
+        for (si, cands) in &candidates.sets {
+            if let Some(v) = self.decide_set(*si, event, cands) {
                 return v;
             }
         }
         Verdict::NoMatch
     }
 
-    fn evaluate_set<'e>(&mut self, si: usize, event: &'e Event) -> Option<Verdict> {
-        let strip = strip_timestamp;
+    fn decide_set(
+        &mut self,
+        si: usize,
+        event: &Event,
+        candidates: &[Candidate],
+    ) -> Option<Verdict> {
         let cs = &self.sets[si];
-        if let (Some(prog), Some(name)) = (&cs.rules.program, event.get_str(&fields::PROCESS_NAME))
-            && !self.program_cache[si].admits(prog, name)
-        {
-            return None;
-        }
-        if let (Some(prog), Some(serde_json::Value::Number(n))) =
-            (&cs.rules.program, event.get(&fields::PROCESS_NAME))
-            && !prog.is_match(&n.to_string())
-        {
-            return None;
-        }
-        let cs = &self.sets[si];
-        let text_input = cs.rules.input == InputKind::Text;
-        let prefix = cs.rules.strip.as_ref();
-        // What the rules read of a field: without a leading timestamp (text
-        // input) and, for `message`, without the set's `strip` prefix.
-        let view = |field: &FieldPath, value: &'e str| -> &'e str {
-            let v = if text_input { strip(value) } else { value };
-            match prefix {
-                Some(p) if *field == *fields::MESSAGE => match p.find(v) {
-                    Some(m) if m.start() == 0 => &v[m.end()..],
-                    _ => v,
-                },
-                _ => v,
-            }
-        };
-        // (rule, the first of its patterns that matched); `when`-only rules
-        // have no pattern.
-        let mut candidates: Vec<(usize, Option<usize>)> =
-            cs.when_only.iter().map(|&r| (r, None)).collect();
-        for fi in &cs.fields {
-            let Some(value) = event.get_str(&fi.field) else {
-                continue;
-            };
-            let view = view(&fi.field, value);
-            for p in fi.set.matches(view).iter() {
-                candidates.push(fi.rule_of[p]);
-            }
-        }
-        if candidates.is_empty() {
-            return None;
-        }
-        candidates.sort_unstable();
-        candidates.dedup_by_key(|c| c.0);
+        let first = candidates.first()?.0;
         if !cs.rules.ignore.is_empty()
             && let Some(msg) = event.get_str(&fields::MESSAGE)
         {
-            let view = view(&fields::MESSAGE, msg);
+            let view = field_view(&cs.view, &fields::MESSAGE, msg);
             if cs.rules.ignore.iter().any(|r| r.is_match(view)) {
                 return Some(Verdict::Ignored(RuleRef {
                     set: si,
-                    rule: candidates[0].0,
+                    rule: first,
                 }));
             }
         }
         let session_key = session_key(&cs.rules.session, &cs.rules.session_optional, event);
-        for (ri, first_pattern) in candidates {
+        for &(ri, first_pattern) in candidates {
             let cs = &self.sets[si];
             let rule = &cs.rules.rules[ri];
             let r = RuleRef { set: si, rule: ri };
@@ -250,7 +200,7 @@ impl RuleEngine {
                 continue;
             }
             let value = event.get_str(&rule.field).unwrap_or_default();
-            let view = view(&rule.field, value);
+            let view = field_view(&cs.view, &rule.field, value);
             let caps = if rule.patterns.is_empty() {
                 None
             } else {
@@ -376,56 +326,148 @@ impl ProgramCache {
     }
 }
 
-/// Says, from a line's program and message alone, that no rule can match
-/// it, so a caller can skip building the event. It never rules out a line
-/// that [`RuleEngine::evaluate`] would match.
+/// How a set reads a field: text sets without a leading timestamp, and
+/// `message` without the set's `strip` prefix.
 #[derive(Debug, Clone)]
-pub struct Prefilter {
-    sets: Vec<PrefilterSet>,
-}
-
-#[derive(Debug, Clone)]
-struct PrefilterSet {
-    program: Option<regex::Regex>,
-    cache: ProgramCache,
-    opaque: bool,
-    message: Option<RegexSet>,
+struct FieldView {
     text_input: bool,
     strip: Option<regex::Regex>,
 }
 
-impl Prefilter {
-    /// True when no rule of any set can match a line from `program` (when
-    /// the line names one) whose message is `message`.
-    pub fn rules_out(&mut self, program: Option<&str>, message: &str) -> bool {
-        for s in &mut self.sets {
-            if let (Some(re), Some(p)) = (&s.program, program)
-                && !s.cache.admits(re, p)
-            {
-                continue;
-            }
-            if s.opaque {
-                return false;
-            }
-            let Some(set) = &s.message else {
-                continue;
-            };
-            let mut view = if s.text_input {
-                strip_timestamp(message)
-            } else {
-                message
-            };
-            if let Some(m) = s.strip.as_ref().and_then(|p| p.find(view))
-                && m.start() == 0
-            {
-                view = &view[m.end()..];
-            }
-            if set.is_match(view) {
-                return false;
-            }
-        }
-        true
+fn field_view<'v>(view: &FieldView, field: &FieldPath, value: &'v str) -> &'v str {
+    let v = if view.text_input {
+        strip_timestamp(value)
+    } else {
+        value
+    };
+    match &view.strip {
+        Some(p) if *field == *fields::MESSAGE => match p.find(v) {
+            Some(m) if m.start() == 0 => &v[m.end()..],
+            _ => v,
+        },
+        _ => v,
     }
+}
+
+/// A candidate rule and the first of its patterns that matched (`None` for
+/// a rule with no pattern).
+type Candidate = (usize, Option<usize>);
+
+/// The rules that may match an event: per set (in order), the candidate
+/// rules (in order) with the first of their patterns that matched.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Candidates {
+    sets: Vec<(usize, Vec<Candidate>)>,
+}
+
+impl Candidates {
+    /// True when no rule can match.
+    pub fn is_empty(&self) -> bool {
+        self.sets.is_empty()
+    }
+}
+
+/// The stateless half of judging: which rules' patterns match an event.
+/// It needs no session state, so `logbus match` runs it on the parsing
+/// thread and hands [`Candidates`] to [`RuleEngine::decide`]; with only a
+/// line's program and message it can rule a line out before any event is
+/// built.
+#[derive(Debug, Clone)]
+pub struct Scanner {
+    sets: Vec<ScanSet>,
+}
+
+#[derive(Debug, Clone)]
+struct ScanSet {
+    program: Option<regex::Regex>,
+    cache: ProgramCache,
+    fields: Vec<FieldIndex>,
+    when_only: Vec<usize>,
+    view: FieldView,
+}
+
+impl ScanSet {
+    /// False when the set's program filter refuses the event's program.
+    fn admits(&mut self, program: Option<&str>) -> bool {
+        match (&self.program, program) {
+            (Some(re), Some(p)) => self.cache.admits(re, p),
+            _ => true,
+        }
+    }
+
+    /// True when the set's rules read nothing but `message`.
+    fn message_only(&self) -> bool {
+        self.when_only.is_empty() && self.fields.iter().all(|f| f.field == *fields::MESSAGE)
+    }
+}
+
+impl Scanner {
+    fn new(sets: &[CompiledSet]) -> Self {
+        Self {
+            sets: sets
+                .iter()
+                .map(|cs| ScanSet {
+                    program: cs.rules.program.clone(),
+                    cache: ProgramCache::default(),
+                    fields: cs.fields.clone(),
+                    when_only: cs.when_only.clone(),
+                    view: cs.view.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Candidates for a whole event.
+    pub fn scan_event(&mut self, event: &Event) -> Candidates {
+        let program = event.get(&fields::PROCESS_NAME).map(value_to_text);
+        let mut out = Candidates::default();
+        for (si, set) in self.sets.iter_mut().enumerate() {
+            if !set.admits(program.as_deref()) {
+                continue;
+            }
+            let mut cands: Vec<Candidate> = set.when_only.iter().map(|&r| (r, None)).collect();
+            for fi in &set.fields {
+                let Some(value) = event.get_str(&fi.field) else {
+                    continue;
+                };
+                let view = field_view(&set.view, &fi.field, value);
+                cands.extend(fi.set.matches(view).iter().map(|p| fi.rule_of[p]));
+            }
+            push_set(&mut out, si, cands);
+        }
+        out
+    }
+
+    /// Candidates from a line's program and message alone, before an event
+    /// is built; `None` when a set that admits the program reads other
+    /// fields too (then build the event and use [`scan_event`](Self::scan_event)).
+    pub fn scan_line(&mut self, program: Option<&str>, message: &str) -> Option<Candidates> {
+        let mut out = Candidates::default();
+        for (si, set) in self.sets.iter_mut().enumerate() {
+            if !set.admits(program) {
+                continue;
+            }
+            if !set.message_only() {
+                return None;
+            }
+            let mut cands = Vec::new();
+            for fi in &set.fields {
+                let view = field_view(&set.view, &fi.field, message);
+                cands.extend(fi.set.matches(view).iter().map(|p| fi.rule_of[p]));
+            }
+            push_set(&mut out, si, cands);
+        }
+        Some(out)
+    }
+}
+
+fn push_set(out: &mut Candidates, si: usize, mut cands: Vec<Candidate>) {
+    if cands.is_empty() {
+        return;
+    }
+    cands.sort_unstable();
+    cands.dedup_by_key(|c| c.0);
+    out.sets.push((si, cands));
 }
 
 fn session_key(paths: &[FieldPath], optional: &[FieldPath], event: &Event) -> Option<String> {
@@ -446,7 +488,7 @@ fn session_key(paths: &[FieldPath], optional: &[FieldPath], event: &Event) -> Op
 }
 
 fn compile_set(rules: RuleSet) -> Result<CompiledSet, RuleError> {
-    type Slot = (FieldPath, Vec<String>, Vec<(usize, Option<usize>)>);
+    type Slot = (FieldPath, Vec<String>, Vec<Candidate>);
     let mut fields: Vec<Slot> = Vec::new();
     let mut when_only = Vec::new();
     for (ri, rule) in rules.rules.iter().enumerate() {
@@ -485,6 +527,10 @@ fn compile_set(rules: RuleSet) -> Result<CompiledSet, RuleError> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(CompiledSet {
+        view: FieldView {
+            text_input: rules.input == InputKind::Text,
+            strip: rules.strip.clone(),
+        },
         rules,
         fields,
         when_only,

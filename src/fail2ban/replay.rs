@@ -9,7 +9,7 @@
 use std::io::Read;
 use std::sync::mpsc;
 
-use super::engine::{Prefilter, RuleEngine};
+use super::engine::{Candidates, RuleEngine, Scanner};
 use super::rules::InputKind;
 use crate::event::Event;
 use crate::stages::input::lines::LineReader;
@@ -23,7 +23,7 @@ const CHUNK: usize = 256;
 /// Turns raw lines into the events rules see.
 #[derive(Debug, Clone)]
 pub struct LineParser {
-    prefilter: Prefilter,
+    scanner: Scanner,
     input: InputKind,
     syslog: SyslogParser,
     access: AccessLogParser,
@@ -31,11 +31,11 @@ pub struct LineParser {
 }
 
 impl LineParser {
-    /// A parser for rule sets that read `input`; lines `prefilter` rules
-    /// out are not turned into events.
-    pub fn new(input: InputKind, prefilter: Prefilter, ctx: TimeContext) -> Self {
+    /// A parser for rule sets that read `input`; `scanner` finds the
+    /// candidate rules, and lines with none are not turned into events.
+    pub fn new(input: InputKind, scanner: Scanner, ctx: TimeContext) -> Self {
         Self {
-            prefilter,
+            scanner,
             input,
             syslog: SyslogParser::new(ctx.clone()),
             access: AccessLogParser::new(AccessLogFormat::Auto, ctx.clone()),
@@ -47,41 +47,54 @@ impl LineParser {
     pub fn for_engine(engine: &RuleEngine, ctx: TimeContext) -> Self {
         Self::new(
             engine.sets().next().map(|s| s.input).unwrap_or_default(),
-            engine.prefilter(),
+            engine.scanner(),
             ctx,
         )
     }
 
-    /// The event the rules see, and the line's time (not rendered: most
-    /// lines match nothing, and rendering costs more than parsing). `None`
-    /// when no rule can match the line.
-    pub fn parse(&mut self, raw: &str) -> Option<(Event, Option<LogTime>)> {
-        match self.input {
-            InputKind::Syslog => {
-                if let Some(rec) = self.syslog.parse(raw) {
-                    if self.prefilter.rules_out(rec.app_name, rec.message) {
+    /// The event the rules see, its time (not rendered: most lines match
+    /// nothing, and rendering costs more than parsing) and the candidate
+    /// rules. `None` when no rule can match the line.
+    pub fn parse(&mut self, raw: &str) -> Option<(Event, Option<LogTime>, Candidates)> {
+        let (event, time, early) = match self.input {
+            InputKind::Syslog => match self.syslog.parse(raw) {
+                Some(rec) => {
+                    let early = self.scanner.scan_line(rec.app_name, rec.message);
+                    if early.as_ref().is_some_and(Candidates::is_empty) {
                         return None;
                     }
                     let mut e = Event::new();
                     rec.apply_without_time(&mut e);
-                    return Some((e, rec.timestamp));
+                    (e, rec.timestamp, early)
                 }
-            }
-            InputKind::AccessLog => {
-                if let Some(rec) = self.access.parse(raw) {
+                None => self.text(raw)?,
+            },
+            InputKind::AccessLog => match self.access.parse(raw) {
+                Some(rec) => {
                     // Rules see the parsed fields and, in `message`, the line.
                     let mut e = Event::from_message(raw);
                     rec.apply_without_time(&mut e);
-                    return Some((e, rec.timestamp));
+                    (e, rec.timestamp, None)
                 }
-            }
-            InputKind::Text => {}
-        }
-        if self.prefilter.rules_out(None, raw) {
+                None => self.text(raw)?,
+            },
+            InputKind::Text => self.text(raw)?,
+        };
+        let candidates = match early {
+            Some(c) => c,
+            None => self.scanner.scan_event(&event),
+        };
+        (!candidates.is_empty()).then_some((event, time, candidates))
+    }
+
+    /// A line that is not syslog or access log: all of it is the message.
+    fn text(&mut self, raw: &str) -> Option<(Event, Option<LogTime>, Option<Candidates>)> {
+        let early = self.scanner.scan_line(None, raw);
+        if early.as_ref().is_some_and(Candidates::is_empty) {
             return None;
         }
         let time = timestamp::find(raw, &self.ctx).map(|(t, _)| t);
-        Some((Event::from_message(raw), time))
+        Some((Event::from_message(raw), time, early))
     }
 }
 
@@ -103,18 +116,27 @@ pub enum LineKind {
     Skip,
     /// A log line no rule can match.
     NoMatch,
-    /// A log line for the rules, with its time.
-    Event(Event, Option<LogTime>),
+    /// A log line for the rules, with its time and candidate rules.
+    Event(Event, Option<LogTime>, Candidates),
 }
 
-/// Reads and parses `reader` on a new thread; chunks of lines arrive on the
-/// returned channel, then at most one read error.
+/// The two ends the judging side holds: parsed chunks in, spent chunks back.
+pub struct Background {
+    /// Chunks of parsed lines, then at most one read error.
+    pub lines: mpsc::Receiver<Result<Vec<ParsedLine>, std::io::Error>>,
+    /// Judged chunks go back to the parsing thread to be freed there: a
+    /// free on the thread that allocated is much cheaper than a remote one.
+    pub spent: mpsc::SyncSender<Vec<ParsedLine>>,
+}
+
+/// Reads and parses `reader` on a new thread.
 pub fn parse_in_background<R: Read + Send + 'static>(
     reader: R,
     max_line: usize,
     mut parser: LineParser,
-) -> mpsc::Receiver<Result<Vec<ParsedLine>, std::io::Error>> {
+) -> Background {
     let (tx, rx) = mpsc::sync_channel(8);
+    let (spent_tx, spent_rx) = mpsc::sync_channel::<Vec<ParsedLine>>(16);
     std::thread::spawn(move || {
         let mut lines = LineReader::new(
             std::io::BufReader::with_capacity(256 * 1024, reader),
@@ -134,13 +156,18 @@ pub fn parse_in_background<R: Read + Send + 'static>(
                         LineKind::Skip
                     } else {
                         match parser.parse(&text) {
-                            Some((e, t)) => LineKind::Event(e, t),
+                            Some((e, t, c)) => LineKind::Event(e, t, c),
                             None => LineKind::NoMatch,
                         }
                     };
                     chunk.push(ParsedLine { number, text, kind });
-                    if chunk.len() == CHUNK && tx.send(Ok(std::mem::take(&mut chunk))).is_err() {
-                        return;
+                    if chunk.len() == CHUNK {
+                        if tx.send(Ok(std::mem::take(&mut chunk))).is_err() {
+                            return;
+                        }
+                        while let Ok(old) = spent_rx.try_recv() {
+                            drop(old);
+                        }
                     }
                 }
                 Ok(None) => break,
@@ -153,5 +180,8 @@ pub fn parse_in_background<R: Read + Send + 'static>(
         }
         let _ = tx.send(Ok(chunk));
     });
-    rx
+    Background {
+        lines: rx,
+        spent: spent_tx,
+    }
 }
