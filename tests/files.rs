@@ -47,7 +47,7 @@ fn pinned_example_every_line_in_both_outputs() {
     // The inputs carry full ISO timestamps, so the expectation does not
     // depend on today's date or the machine's time zone.
     let expected_file = "pinned/expected-parse-syslog.json";
-    let Value::Array(expected) = fixture_json(&expected_file) else {
+    let Value::Array(expected) = fixture_json(expected_file) else {
         panic!("{expected_file} must hold an array");
     };
     // Files are read in the order given, so the order is exact.
