@@ -61,6 +61,9 @@ pub static MODULES: &[Module] = &[
     // inputs
     input::stdin::MODULE,
     input::file::MODULE,
+    input::tail::MODULE,
+    input::journal::MODULE,
+    input::syslog_server::MODULE,
     // parsers
     parse::json::MODULE,
     parse::syslog::MODULE,
