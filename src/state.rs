@@ -52,6 +52,26 @@ pub enum StateError {
     Query(#[from] rusqlite::Error),
 }
 
+/// Where the store lives when `state_path` is not configured.
+pub const DEFAULT_STATE_PATH: &str = "/var/lib/logbus/state.db";
+
+/// Opens the store an input keeps its checkpoints in: `state_path` when
+/// configured (failing is an error: the user asked for it), else the
+/// default path when it can be opened (as root), else none, with a warning:
+/// the input then starts where its `start_at` says on every run.
+pub fn open_for_checkpoints(state_path: Option<&Path>) -> Result<Option<StateStore>, StateError> {
+    match state_path {
+        Some(p) => StateStore::open(p).map(Some),
+        None => match StateStore::open(Path::new(DEFAULT_STATE_PATH)) {
+            Ok(s) => Ok(Some(s)),
+            Err(e) => {
+                tracing::warn!("no checkpoints (set `state_path` to keep them): {e}");
+                Ok(None)
+            }
+        },
+    }
+}
+
 /// A ban as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredBan {

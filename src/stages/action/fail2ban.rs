@@ -28,7 +28,7 @@ use crate::fail2ban::policy::{EscalationDef, GroupDef, GroupPolicy};
 use crate::fail2ban::rules::RuleSource;
 use crate::pipeline::{BuildContext, BuildError, BuiltStage, Outbox, Processor, StageError};
 use crate::stages::{Module, ModuleKind};
-use crate::state::StateStore;
+use crate::state::{DEFAULT_STATE_PATH, StateStore};
 
 /// Registry entry.
 pub const MODULE: Module = Module {
@@ -40,9 +40,6 @@ pub const MODULE: Module = Module {
 
 /// Default cap on tracked `group~ip` keys.
 pub const DEFAULT_MAX_TRACKED: usize = 1_000_000;
-
-/// Where bans are kept when `state_path` is not set and a real firewall is used.
-pub const DEFAULT_STATE_PATH: &str = "/var/lib/logbus/state.db";
 
 /// Ban history kept at least this long (escalation may ask for more).
 const MIN_HISTORY: Duration = Duration::from_secs(7 * 86_400);
