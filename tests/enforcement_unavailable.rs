@@ -72,6 +72,13 @@ fn unavailable_then_available(lab: &Lab, fw: Fw, missing: &[(&str, &str)]) {
     assert_eq!(setup.sql("select applied from bans"), "0");
     assert!(daemon.running(), "logbus stopped:\n{}", daemon.stderr_now());
     lab.assert_connects(server, PORTS[0]);
+    // A ban by hand meanwhile is taken, and the operator told it waits.
+    let out = setup.cli(&["bans", "add", "198.51.100.4", "--group", "ssh"]);
+    out.ok();
+    assert!(
+        out.stderr.contains("pending and will be retried"),
+        "{out:#?}"
+    );
 
     for (_, tool) in missing {
         std::os::unix::fs::symlink(lab::which(tool), bin.join(tool)).expect("symlink the tool");
@@ -83,11 +90,15 @@ fn unavailable_then_available(lab: &Lab, fw: Fw, missing: &[(&str, &str)]) {
         daemon.stderr_now()
     );
     lab.assert_blocked(server, PORTS[0]);
+    assert!(fw.contains("blacklist-ssh", "198.51.100.4".parse().expect("ip")));
     let status = setup.status();
     assert_eq!(status["pending_changes"], 0, "{status:#}");
     assert_eq!(status["backend_ok"], true, "{status:#}");
-    assert_eq!(setup.list()[0]["applied"], true);
-    assert_eq!(setup.sql("select applied from bans"), "1");
+    assert!(setup.list().iter().all(|b| b["applied"] == true));
+    assert_eq!(
+        setup.sql("select count(*) from bans where applied = 1"),
+        "2"
+    );
     daemon.stop();
     assert_eq!(
         fw.our_rules(),
