@@ -153,6 +153,15 @@ impl BanBook {
         self.history.to_back(&key.ip);
     }
 
+    /// Puts back a ban still in force (loaded at start). Unlike
+    /// [`record`](Self::record) it does not count the ban in the history
+    /// a second time: the stored history, remembered first, holds it
+    /// already, and counting it twice would escalate the next ban too far.
+    pub fn reinstate(&mut self, key: Key, since_ms: i64, until_ms: Option<i64>) {
+        self.active.insert(key, until_ms);
+        self.remember(key.ip, since_ms);
+    }
+
     /// Remembers an earlier ban of `ip` (history loaded at start).
     pub fn remember(&mut self, ip: IpAddr, since_ms: i64) {
         if !self.history.contains_key(&ip) && self.history.len() >= MAX_HISTORY {

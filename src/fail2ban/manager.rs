@@ -285,7 +285,7 @@ impl BanManager {
         let mut unknown = Vec::new();
         for b in bans {
             match self.group_index.get(&b.group) {
-                Some(&gi) => self.book.record(
+                Some(&gi) => self.book.reinstate(
                     Key {
                         group: gi,
                         ip: b.ip,
@@ -588,5 +588,33 @@ rules:
             (1, 2, 3, 3)
         );
         assert_eq!(d3.previous_bans, 2);
+    }
+
+    /// After a restart, a ban still in force comes back from the store both
+    /// as a ban and in the history: it must count once, not twice.
+    #[test]
+    fn restored_ban_counts_once_for_escalation() {
+        let esc = EscalationDef {
+            factor: 2.0,
+            window: crate::duration::FiniteSpan(Duration::from_secs(86_400)),
+            max: Span::Finite(Duration::from_secs(7 * 86_400)),
+        };
+        let mut before = manager(1, &[], Some(esc.clone()));
+        let first = before
+            .handle(&mut ev("bad login from 192.0.2.6", 0), 0)
+            .unwrap();
+        let mut after = manager(1, &[], Some(esc));
+        let history = [(first.ip, first.since_ms)];
+        assert!(
+            after
+                .restore(std::slice::from_ref(&first), &history)
+                .is_empty()
+        );
+        assert_eq!(after.lift(first.ip, None).len(), 1);
+        let second = after
+            .handle(&mut ev("bad login from 192.0.2.6", 60), 0)
+            .unwrap();
+        assert_eq!(second.previous_bans, 1);
+        assert_eq!(second.bantime, Span::Finite(Duration::from_secs(7200)));
     }
 }

@@ -254,6 +254,10 @@ pub(super) async fn run(pipeline: Pipeline, options: RunOptions) -> RunReport {
     }
     if let Some(server) = server {
         server.abort();
+        // Wait until the aborted task is dropped: dropping its listener
+        // removes the socket file. The caller shuts the runtime down in the
+        // background and exits, which does not wait for that.
+        let _ = server.await;
     }
     report.interrupted = interrupted.load(Ordering::Relaxed);
     report

@@ -921,3 +921,517 @@ pub fn refused_then_fixed(fw: Fw) {
     b.apply(&batch).expect("the same batch after the fix");
     assert!(fw.contains("blacklist-legacy", victim));
 }
+
+// ---------------------------------------------------------------------
+// The real `logbus run` inside the lab, for the enforcement tests
+// (`tests/enforcement_*.rs`). All of it runs in the inner run, so logbus,
+// the firewall tools it starts and the CLI clients all live in the lab's
+// server namespace.
+// ---------------------------------------------------------------------
+
+/// The binary under test.
+pub const LOGBUS: &str = env!("CARGO_BIN_EXE_logbus");
+
+/// A rule set of the tests' own for a `web` group (`scan PATH from IP`,
+/// banned at the first line), so that web bans come from the same syslog
+/// stream as the sshd ones.
+pub const WEB_RULES: &str = r#"name: lab-web
+description: a web scanner probing paths (lab tests)
+input: syslog
+program: '^nginx$'
+group: web
+rules:
+  - id: lab-web-scan
+    match: '^scan (?P<path>\S+) from (?P<ip>[0-9A-Fa-f:.]+)$'
+    limit: 1
+"#;
+
+/// The syslog timestamp of now, as rsyslog writes it (ISO 8601 with
+/// milliseconds): a ban's `since` is the line's time, so lines stamped now
+/// make ban times follow the wall clock to the millisecond.
+fn stamp() -> String {
+    format!("{:.3}", jiff::Timestamp::now()).replace('Z', "+00:00")
+}
+
+/// An sshd line that bans `ip` in group `ssh` at once (the built-in
+/// `sshd-invalid-user` rule has limit 1).
+pub fn sshd_attack(ip: IpAddr) -> String {
+    format!(
+        "{} srv sshd[123]: Invalid user x from {ip} port 5555\n",
+        stamp()
+    )
+}
+
+/// A web line that bans `ip` in group `web` at once ([`WEB_RULES`]).
+pub fn web_attack(ip: IpAddr) -> String {
+    format!("{} srv nginx[77]: scan /.env from {ip}\n", stamp())
+}
+
+/// The set a group's bans of a family go to (default prefix).
+pub fn set_name(group: &str, v6: bool) -> String {
+    set_of(group, v6)
+}
+
+impl Fw {
+    /// A set's members with the timeout the kernel has left for each, in
+    /// seconds (`None`: no timeout).
+    pub fn entries(self, set: &str) -> std::collections::BTreeMap<IpAddr, Option<u64>> {
+        let mut out = std::collections::BTreeMap::new();
+        match self {
+            Fw::Ipset => {
+                let text = run_ok("ipset", &["list", set]);
+                let members = text.split_once("Members:\n").map_or("", |(_, m)| m).lines();
+                for line in members.filter(|l| !l.trim().is_empty()) {
+                    let mut words = line.split_whitespace();
+                    let ip: IpAddr = words
+                        .next()
+                        .and_then(|w| w.parse().ok())
+                        .unwrap_or_else(|| panic!("odd ipset member line {line:?}"));
+                    let timeout = match (words.next(), words.next()) {
+                        (Some("timeout"), Some(n)) => n.parse().ok(),
+                        _ => None,
+                    };
+                    out.insert(ip, timeout);
+                }
+            }
+            Fw::Nftables => {
+                let text = run_ok("nft", &["-j", "list", "set", "inet", NFT_TABLE, set]);
+                let json: serde_json::Value = serde_json::from_str(&text).expect("nft json");
+                let elems = json["nftables"]
+                    .as_array()
+                    .and_then(|items| items.iter().find_map(|i| i["set"]["elem"].as_array()))
+                    .cloned()
+                    .unwrap_or_default();
+                for e in elems {
+                    // A plain string without a timeout, else {"elem": {"val", "timeout", "expires"}}.
+                    let (val, expires) = match &e {
+                        serde_json::Value::String(s) => (s.clone(), None),
+                        other => (
+                            other["elem"]["val"]
+                                .as_str()
+                                .unwrap_or_default()
+                                .to_string(),
+                            other["elem"]["expires"].as_u64(),
+                        ),
+                    };
+                    let ip = val
+                        .parse()
+                        .unwrap_or_else(|_| panic!("odd nft element {e}"));
+                    out.insert(ip, expires);
+                }
+            }
+        }
+        out
+    }
+
+    /// Empties a set by hand, as a reboot or an administrator would.
+    pub fn flush_set(self, set: &str) {
+        match self {
+            Fw::Ipset => run_ok("ipset", &["flush", set]),
+            Fw::Nftables => run_ok("nft", &["flush", "set", "inet", NFT_TABLE, set]),
+        };
+    }
+
+    /// `backend.<option>` naming the firewall program(s) and the programs
+    /// themselves, for the unavailable-backend tests.
+    pub fn tools(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Fw::Ipset => &[
+                ("ipset_path", "ipset"),
+                ("iptables_path", "iptables"),
+                ("ip6tables_path", "ip6tables"),
+            ],
+            Fw::Nftables => &[("nft_path", "nft")],
+        }
+    }
+}
+
+/// How a CLI command went.
+#[derive(Debug)]
+pub struct CliOut {
+    /// Exit code (`None`: killed by a signal).
+    pub code: Option<i32>,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl CliOut {
+    /// Fails the test unless the command exited 0; returns stdout.
+    pub fn ok(&self) -> &str {
+        assert_eq!(self.code, Some(0), "command failed: {self:#?}");
+        &self.stdout
+    }
+
+    /// Fails the test unless the command failed; returns stderr.
+    pub fn failed(&self) -> &str {
+        assert!(
+            self.code.is_some_and(|c| c != 0),
+            "command should have failed: {self:#?}"
+        );
+        &self.stderr
+    }
+}
+
+/// Runs a command to completion.
+fn cli_output(mut cmd: Command) -> CliOut {
+    let out = cmd
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the logbus CLI");
+    CliOut {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The files of one logbus installation (configuration, state store,
+/// control socket, outputs) in a temporary directory; they outlive the
+/// runs of [`Daemon`] started from them, as on a real host.
+pub struct Setup {
+    /// The firewall backend.
+    pub fw: Fw,
+    dir: tempfile::TempDir,
+}
+
+impl Setup {
+    /// A new installation (no configuration written yet).
+    pub fn new(fw: Fw) -> Setup {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("web-rules.yml"), WEB_RULES).expect("write web rules");
+        Setup { fw, dir }
+    }
+
+    /// A path in the installation's directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The pipeline file.
+    pub fn config(&self) -> PathBuf {
+        self.path("pipeline.yml")
+    }
+
+    /// The SQLite state store.
+    pub fn state(&self) -> PathBuf {
+        self.path("state.db")
+    }
+
+    /// The control socket.
+    pub fn socket(&self) -> PathBuf {
+        self.path("control.sock")
+    }
+
+    /// Writes the pipeline: stdin -> parse-syslog -> fail2ban (rule sets
+    /// `sshd` and [`WEB_RULES`]) with `groups` (flow YAML), more backend
+    /// options `backend` (flow YAML items, may be empty) and more stage
+    /// lines `extra` (indented four spaces); ban decisions go to
+    /// `bans.jsonl`, the `errors` channel to `errors.jsonl`.
+    pub fn configure(&self, groups: &str, backend: &str, extra: &str) {
+        let backend = if backend.is_empty() {
+            String::new()
+        } else {
+            format!(", {backend}")
+        };
+        let yaml = format!(
+            "state_path: {state}
+control_socket: {socket}
+pipeline:
+  in:
+    module: stdin
+  syslog:
+    module: parse-syslog
+    inChannels: [in]
+  ban:
+    module: fail2ban
+    inChannels: [syslog]
+    rules: [sshd, ./web-rules.yml]
+    groups: {groups}
+    backend: {{type: {kind}, manage_rules: true{backend}}}
+    bansChannel: bans
+{extra}
+  bans-out:
+    module: file
+    inChannels: [bans]
+    path: bans.jsonl
+  errors-out:
+    module: file
+    inChannels: [errors]
+    path: errors.jsonl
+",
+            state = self.state().display(),
+            socket = self.socket().display(),
+            kind = self.fw.kind(),
+        );
+        std::fs::write(self.config(), yaml).expect("write pipeline");
+    }
+
+    /// Starts `logbus run` and waits until its fail2ban stage has started
+    /// (stored bans re-applied) and answers on the control socket.
+    pub fn start(&self) -> Daemon {
+        let mut child = Command::new(LOGBUS)
+            .arg("run")
+            .arg(self.config())
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start logbus");
+        let stdin = child.stdin.take();
+        let mut pipe = child.stderr.take().expect("stderr is piped");
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = stderr.clone();
+        let reader = std::thread::spawn(move || {
+            use std::io::Read;
+            let mut chunk = [0u8; 16 * 1024];
+            while let Ok(n) = pipe.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .expect("stderr lock")
+                    .extend_from_slice(&chunk[..n]);
+            }
+        });
+        let mut daemon = Daemon {
+            child,
+            stdin,
+            stderr,
+            reader: Some(reader),
+        };
+        // The stage answers control requests only once its `start` (restore
+        // and first firewall batch) is done, so an answer means "ready".
+        let status = serde_json::json!({"cmd": "status"});
+        let end = Instant::now() + DEADLINE;
+        loop {
+            if let Some(exit) = daemon.child.try_wait().expect("wait for logbus") {
+                panic!("logbus exited at start ({exit}):\n{}", daemon.stderr_now());
+            }
+            if logbus::control::client::request(&self.socket(), &status).is_ok_and(|a| {
+                a["ok"] == true && !a["fail2ban"].as_array().is_none_or(Vec::is_empty)
+            }) {
+                return daemon;
+            }
+            assert!(
+                Instant::now() < end,
+                "logbus did not answer on its control socket:\n{}",
+                daemon.stderr_now()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `logbus ARGS --socket SOCKET`, as root.
+    pub fn cli(&self, args: &[&str]) -> CliOut {
+        let mut cmd = Command::new(LOGBUS);
+        cmd.args(args).arg("--socket").arg(self.socket());
+        cli_output(cmd)
+    }
+
+    /// `logbus ARGS --socket SOCKET` as user and group `nobody` (65534).
+    pub fn cli_as_nobody(&self, args: &[&str]) -> CliOut {
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", LOGBUS])
+            .args(args)
+            .arg("--socket")
+            .arg(self.socket());
+        cli_output(cmd)
+    }
+
+    /// `logbus bans list --json`, parsed.
+    pub fn list(&self) -> Vec<serde_json::Value> {
+        let out = self.cli(&["bans", "list", "--json"]);
+        let json: serde_json::Value = serde_json::from_str(out.ok())
+            .unwrap_or_else(|e| panic!("bans list --json is not JSON ({e}): {out:#?}"));
+        json.as_array()
+            .unwrap_or_else(|| panic!("bans list --json is not an array: {json}"))
+            .clone()
+    }
+
+    /// `logbus status --json`: the fail2ban stage's part.
+    pub fn status(&self) -> serde_json::Value {
+        let out = self.cli(&["status", "--json"]);
+        let json: serde_json::Value = serde_json::from_str(out.ok()).expect("status JSON");
+        json["fail2ban"][0].clone()
+    }
+
+    /// The complete lines of an output file as JSON (a line cut short by
+    /// a killed writer is not a complete line and is left out).
+    pub fn output(&self, name: &str) -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(self.path(name)).unwrap_or_default();
+        let complete = match text.rfind('\n') {
+            Some(end) => &text[..=end],
+            None => "",
+        };
+        complete
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+            .collect()
+    }
+
+    /// Ban decisions written to `bans.jsonl` (acknowledged bans).
+    pub fn acked(&self) -> Vec<serde_json::Value> {
+        self.output("bans.jsonl")
+            .into_iter()
+            .filter(|e| e["event"]["action"] == "ban")
+            .collect()
+    }
+
+    /// Unban decisions written to `bans.jsonl`.
+    pub fn unbans(&self) -> Vec<serde_json::Value> {
+        self.output("bans.jsonl")
+            .into_iter()
+            .filter(|e| e["event"]["action"] == "unban")
+            .collect()
+    }
+
+    /// Waits until `n` bans are acknowledged; returns them.
+    pub fn wait_acked(&self, n: usize, daemon: &Daemon) -> Vec<serde_json::Value> {
+        let end = Instant::now() + DEADLINE;
+        loop {
+            let acked = self.acked();
+            if acked.len() >= n {
+                return acked;
+            }
+            assert!(
+                Instant::now() < end,
+                "{} ban(s) acknowledged, waiting for {n}:\n{}",
+                acked.len(),
+                daemon.stderr_now()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Runs a query with the `sqlite3` tool on the state store.
+    pub fn sql(&self, query: &str) -> String {
+        run_ok("sqlite3", &[&self.state().display().to_string(), query])
+            .trim()
+            .to_string()
+    }
+}
+
+/// A running `logbus run`: its stdin is a pipe the test writes log lines
+/// to; its stderr (the log) is collected. Dropping it kills the process,
+/// so a failing test never leaves one behind.
+pub struct Daemon {
+    child: Child,
+    stdin: Option<std::process::ChildStdin>,
+    stderr: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Daemon {
+    /// Writes log lines to logbus's stdin.
+    pub fn send(&mut self, lines: &str) {
+        use std::io::Write;
+        let pipe = self.stdin.as_mut().expect("stdin is open");
+        pipe.write_all(lines.as_bytes()).expect("write to logbus");
+        pipe.flush().expect("flush to logbus");
+    }
+
+    /// Hands stdin over (to a writer thread).
+    pub fn take_stdin(&mut self) -> std::process::ChildStdin {
+        self.stdin.take().expect("stdin is open")
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// The log so far.
+    pub fn stderr_now(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().expect("stderr lock")).into_owned()
+    }
+
+    fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let end = Instant::now() + DEADLINE;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for logbus") {
+                if let Some(r) = self.reader.take() {
+                    let _ = r.join();
+                }
+                return status;
+            }
+            assert!(
+                Instant::now() < end,
+                "logbus did not exit:\n{}",
+                self.stderr_now()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Ends the input (as a closed log stream does), waits for logbus to
+    /// drain and exit, and checks it exited 0. Returns its log.
+    pub fn stop(mut self) -> String {
+        drop(self.stdin.take());
+        let status = self.wait_exit();
+        let log = self.stderr_now();
+        println!("logbus log:\n{log}");
+        assert!(status.success(), "logbus exited with {status}:\n{log}");
+        log
+    }
+
+    /// SIGTERM, then waits; checks it exited 0. Returns its log.
+    pub fn terminate(mut self) -> String {
+        run_ok("kill", &["-TERM", &self.pid().to_string()]);
+        let status = self.wait_exit();
+        let log = self.stderr_now();
+        println!("logbus log:\n{log}");
+        assert!(status.success(), "logbus exited with {status}:\n{log}");
+        log
+    }
+
+    /// SIGKILL: no cleanup at all, as a crash or power loss.
+    pub fn kill9(mut self) -> String {
+        run_ok("kill", &["-KILL", &self.pid().to_string()]);
+        let status = self.wait_exit();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(9),
+            "logbus was not killed by SIGKILL: {status}"
+        );
+        self.stderr_now()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// An RFC 3339 time from logbus's output.
+pub fn timestamp(v: &serde_json::Value) -> jiff::Timestamp {
+    v.as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not an RFC 3339 time: {v}"))
+}
+
+/// Polls `cond` until it holds or `limit` passes; returns whether it held.
+pub fn eventually_within(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() > end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

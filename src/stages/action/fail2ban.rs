@@ -304,18 +304,27 @@ impl Fail2banStage {
     /// Sends pending changes to the firewall, unless a failure asked us to
     /// wait. `force` ignores the wait (shutdown).
     fn flush_backend(&mut self, out: &mut Outbox, force: bool) {
-        if self.pending.is_empty() {
+        if self.backend_started && self.pending.is_empty() {
             return;
         }
         if !force && self.retry_at.is_some_and(|t| Instant::now() < t) {
             return;
         }
+        // The firewall is prepared (sets, drop rules) as soon as possible,
+        // not at the first ban: rules written by hand may name our sets,
+        // and stored bans may be few. Until it works, every tick retries
+        // it with the back-off.
         if !self.backend_started {
             if let Err(e) = self.backend.start(&self.group_infos) {
                 self.failed(format!("cannot prepare the firewall: {e}"), out);
                 return;
             }
             self.backend_started = true;
+            if self.pending.is_empty() {
+                self.retry_at = None;
+                self.retry_delay = RETRY_FIRST;
+                return;
+            }
         }
         let wall = now_ms();
         let mut changes = Vec::with_capacity(self.pending.len());
@@ -572,7 +581,10 @@ impl Fail2banStage {
         json!({
             "backend": self.backend.name(),
             "backend_ready": self.backend_started,
-            "backend_ok": self.pending.is_empty() || self.retry_at.is_none(),
+            // Not ok while the firewall could not even be prepared, with or
+            // without bans waiting.
+            "backend_ok": self.backend_started
+                && (self.pending.is_empty() || self.retry_at.is_none()),
             "pending_changes": self.pending.len(),
             "bans_per_group": per_group,
             "tracked_keys": self.manager.tracked(),
