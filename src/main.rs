@@ -111,6 +111,14 @@ enum BansAction {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Why an address was banned: the matched log lines, their times and rules.
+    Explain {
+        /// The address.
+        ip: String,
+        /// Print the raw JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Lift the bans of an address.
     Remove {
         /// The address.
@@ -144,6 +152,7 @@ fn main() -> ExitCode {
                 reason,
             } => cli::bans::add(&s, &ip, &group, duration.as_deref(), reason.as_deref()),
             BansAction::Remove { ip, group } => cli::bans::remove(&s, &ip, group.as_deref()),
+            BansAction::Explain { ip, json } => cli::bans::explain(&s, &ip, json),
         }),
         Command::Match {
             rules,

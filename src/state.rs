@@ -11,6 +11,7 @@
 //!      since, until /* NULL = forever */, previous_bans, source /* auto|manual */,
 //!      applied /* 1 once the firewall accepted it */)   PRIMARY KEY (ip, ban_group)
 //! ban_history(ip, ban_group, since, until)             -- every ban ever made, for escalation
+//! ban_evidence(ip, ban_group, since, at, rule, line)   -- the failures behind each ban
 //! checkpoints(input, position, updated)                -- where each input stopped reading
 //! meta(key, value)                                     -- schema_version
 //! ```
@@ -23,7 +24,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use thiserror::Error;
 
 use crate::duration::Span;
-use crate::fail2ban::book::BanDecision;
+use crate::fail2ban::book::{BanDecision, Evidence};
 
 /// Current schema version.
 const SCHEMA_VERSION: i64 = 1;
@@ -150,6 +151,10 @@ impl StateStore {
              CREATE TABLE IF NOT EXISTS ban_history (
                ip TEXT NOT NULL, ban_group TEXT NOT NULL, since INTEGER NOT NULL, until INTEGER);
              CREATE INDEX IF NOT EXISTS ban_history_ip ON ban_history(ip, since);
+             CREATE TABLE IF NOT EXISTS ban_evidence (
+               ip TEXT NOT NULL, ban_group TEXT NOT NULL, since INTEGER NOT NULL,
+               at INTEGER NOT NULL, rule TEXT NOT NULL, line TEXT NOT NULL);
+             CREATE INDEX IF NOT EXISTS ban_evidence_ip ON ban_evidence(ip, since);
              CREATE TABLE IF NOT EXISTS checkpoints (
                input TEXT PRIMARY KEY, position TEXT NOT NULL, updated INTEGER NOT NULL);
              CREATE VIEW IF NOT EXISTS bans_readable AS
@@ -207,6 +212,10 @@ impl StateStore {
             let mut hist = tx.prepare_cached(
                 "INSERT INTO ban_history (ip, ban_group, since, until) VALUES (?1, ?2, ?3, ?4)",
             )?;
+            let mut evid = tx.prepare_cached(
+                "INSERT INTO ban_evidence (ip, ban_group, since, at, rule, line)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
             for d in bans {
                 let ip = d.ip.to_string();
                 put.execute(params![
@@ -224,6 +233,9 @@ impl StateStore {
                     source,
                 ])?;
                 hist.execute(params![ip, d.group, d.since_ms, d.until_ms])?;
+                for e in &d.evidence {
+                    evid.execute(params![ip, d.group, d.since_ms, e.at_ms, e.rule, e.line])?;
+                }
             }
         }
         tx.commit()?;
@@ -296,6 +308,7 @@ impl StateStore {
         let horizon =
             now_ms.saturating_sub(i64::try_from(keep_history.as_millis()).unwrap_or(i64::MAX));
         tx.execute("DELETE FROM ban_history WHERE since < ?1", [horizon])?;
+        tx.execute("DELETE FROM ban_evidence WHERE since < ?1", [horizon])?;
         tx.commit()?;
         Ok(ended)
     }
@@ -357,6 +370,27 @@ impl StateStore {
         Ok(out)
     }
 
+    /// The failures behind the bans of `ip`, newest ban first:
+    /// (group, ban start, evidence).
+    pub fn evidence(&self, ip: IpAddr) -> Result<Vec<(String, i64, Evidence)>, StateError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT ban_group, since, at, rule, line FROM ban_evidence
+             WHERE ip = ?1 ORDER BY since DESC, at",
+        )?;
+        let rows = st.query_map([ip.to_string()], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                Evidence {
+                    at_ms: r.get(2)?,
+                    rule: r.get(3)?,
+                    line: r.get(4)?,
+                },
+            ))
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
     /// The saved position of an input.
     pub fn checkpoint(&self, input: &str) -> Result<Option<String>, StateError> {
         Ok(self
@@ -411,6 +445,7 @@ fn row_to_ban(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<StoredBan>> {
             until_ms: until,
             previous_bans: r.get(9)?,
             bantime,
+            evidence: Vec::new(),
         },
         source: r.get(11)?,
         applied: r.get::<_, i64>(12)? != 0,
@@ -448,6 +483,11 @@ mod tests {
             }),
             previous_bans: 0,
             reason: "3 failures".into(),
+            evidence: vec![crate::fail2ban::book::Evidence::new(
+                since,
+                "r",
+                "bad login",
+            )],
         }
     }
 
@@ -471,10 +511,10 @@ mod tests {
         let s = StateStore::open(&path).unwrap();
         let active = s.active_bans(2000, None).unwrap();
         assert_eq!(active.len(), 2);
-        assert_eq!(
-            active[0].decision,
-            decision("192.0.2.1", "ssh", 1000, Some(5000))
-        );
+        // Evidence is read separately (`evidence`), not with every ban.
+        let mut expected = decision("192.0.2.1", "ssh", 1000, Some(5000));
+        expected.evidence.clear();
+        assert_eq!(active[0].decision, expected);
         assert!(active[0].applied);
         assert!(!active[1].applied);
         assert_eq!(active[1].decision.until_ms, None);
@@ -564,6 +604,22 @@ mod tests {
             s.ban_history("192.0.2.1".parse().unwrap(), 0).unwrap(),
             vec![1, 20]
         );
+    }
+
+    #[test]
+    fn evidence_is_kept_with_the_ban() {
+        let mut s = StateStore::in_memory().unwrap();
+        s.record_bans(&[decision("192.0.2.1", "ssh", 1000, Some(5000))], "auto")
+            .unwrap();
+        let ev = s.evidence("192.0.2.1".parse().unwrap()).unwrap();
+        assert_eq!(ev.len(), 1);
+        assert_eq!(
+            (ev[0].0.as_str(), ev[0].1, ev[0].2.line.as_str()),
+            ("ssh", 1000, "bad login")
+        );
+        assert!(s.evidence("192.0.2.2".parse().unwrap()).unwrap().is_empty());
+        s.expire(10_000_000, Duration::from_secs(1)).unwrap();
+        assert!(s.evidence("192.0.2.1".parse().unwrap()).unwrap().is_empty());
     }
 
     #[test]

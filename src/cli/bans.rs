@@ -126,6 +126,62 @@ pub fn remove(socket: &Path, ip: &str, group: Option<&str>) -> anyhow::Result<Ex
     Ok(ExitCode::SUCCESS)
 }
 
+/// `logbus bans explain`.
+pub fn explain(socket: &Path, ip: &str, as_json: bool) -> anyhow::Result<ExitCode> {
+    let answer = ask(socket, json!({"cmd": "bans.explain", "ip": ip}))?;
+    let items = answer
+        .get("bans")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&items)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if items.is_empty() {
+        println!("{ip}: no bans and no recent failures on record");
+        return Ok(ExitCode::from(1));
+    }
+    for item in &items {
+        let s = |k: &str| {
+            item.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        if item.get("recent") == Some(&json!(true)) {
+            println!("{ip} in {}: recent failures, not banned", s("group"));
+        } else if item.get("banned") == Some(&json!(true)) {
+            let until = item
+                .get("until")
+                .and_then(Value::as_str)
+                .unwrap_or("forever");
+            println!(
+                "{ip} in {}: BANNED since {} until {until} ({})",
+                s("group"),
+                s("since"),
+                s("reason")
+            );
+        } else {
+            println!(
+                "{ip} in {}: banned from {} (ended or lifted)",
+                s("group"),
+                s("since")
+            );
+        }
+        for f in item
+            .get("failures")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let t = |k: &str| f.get(k).and_then(Value::as_str).unwrap_or("");
+            println!("  {}  {:<28} {}", t("time"), t("rule"), t("line"));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `logbus status`.
 pub fn status(socket: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
     let answer = ask(socket, json!({"cmd": "status"})).context("cannot get the status")?;

@@ -80,6 +80,17 @@ pub struct Settings {
     /// The control socket served by `logbus run`.
     #[serde(default)]
     pub control_socket: Option<PathBuf>,
+    /// The Prometheus endpoint (`metrics: {listen: 127.0.0.1:9464}`).
+    #[serde(default)]
+    pub metrics: Option<MetricsSettings>,
+}
+
+/// `metrics:` at the top level.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Address and port to serve `/metrics` on.
+    pub listen: std::net::SocketAddr,
 }
 
 impl Default for Settings {
@@ -88,6 +99,7 @@ impl Default for Settings {
             stats_interval: default_stats_interval(),
             state_path: None,
             control_socket: None,
+            metrics: None,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! answer: `{"ok": true, ...}` or `{"ok": false, "error": "..."}`.
 
 pub mod client;
+pub mod metrics;
 pub mod server;
 
 /// Largest request accepted, in bytes.

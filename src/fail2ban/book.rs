@@ -39,6 +39,37 @@ pub struct BanDecision {
     pub previous_bans: u32,
     /// Human-readable reason.
     pub reason: String,
+    /// The failures that led to the ban (the most recent few).
+    pub evidence: Vec<Evidence>,
+}
+
+/// One failure kept to explain a ban: when, which rule, the log line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evidence {
+    /// When it happened (ms since the epoch).
+    pub at_ms: i64,
+    /// The rule that matched.
+    pub rule: String,
+    /// The log line (`message`), cut to [`EVIDENCE_LINE_BYTES`].
+    pub line: String,
+}
+
+/// Longest log line kept as evidence; longer ones are cut.
+pub const EVIDENCE_LINE_BYTES: usize = 512;
+
+impl Evidence {
+    /// Evidence of a failure, the line cut at a character boundary.
+    pub fn new(at_ms: i64, rule: &str, line: &str) -> Self {
+        let mut end = line.len().min(EVIDENCE_LINE_BYTES);
+        while !line.is_char_boundary(end) {
+            end -= 1;
+        }
+        Self {
+            at_ms,
+            rule: rule.to_string(),
+            line: line[..end].to_string(),
+        }
+    }
 }
 
 impl BanDecision {
@@ -243,6 +274,16 @@ mod tests {
     }
 
     #[test]
+    fn evidence_lines_are_cut_on_a_character_boundary() {
+        let long = "é".repeat(400);
+        let e = Evidence::new(1, "r", &long);
+        assert!(e.line.len() <= EVIDENCE_LINE_BYTES);
+        assert_eq!(e.line.len(), EVIDENCE_LINE_BYTES);
+        assert!(e.line.chars().all(|c| c == 'é'));
+        assert_eq!(Evidence::new(1, "r", "short").line, "short");
+    }
+
+    #[test]
     fn decision_event_shape() {
         let d = BanDecision {
             ip: IpAddr::from([192, 0, 2, 1]),
@@ -256,6 +297,7 @@ mod tests {
             bantime: Span::Finite(std::time::Duration::from_secs(3600)),
             previous_bans: 0,
             reason: String::new(),
+            evidence: Vec::new(),
         };
         let v = d.to_event().into_value();
         assert_eq!(v["fail2ban"]["key"], "ssh~192.0.2.1");

@@ -1,14 +1,16 @@
 //! From events to ban decisions: rules find failures, the tracker counts
 //! them per `group~ip`, the allow-list excuses, the book remembers bans.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+
+use hashlink::LinkedHashMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
 use serde_json::Value;
 
 use super::allow::AllowList;
-use super::book::{BanBook, BanDecision};
+use super::book::{BanBook, BanDecision, Evidence};
 use super::engine::{RuleEngine, Verdict};
 use super::policy::{EscalationDef, GroupPolicy};
 use super::tracker::{FailureTracker, Key};
@@ -54,7 +56,20 @@ pub struct BanManager {
     escalation: Option<EscalationDef>,
     stats: ManagerStats,
     clock: LogClock,
+    /// Failures per rule, by set and rule index.
+    rule_hits: Vec<Vec<u64>>,
+    /// Recent failures of tracked keys, to explain bans (bounded).
+    evidence: LinkedHashMap<Key, VecDeque<Evidence>>,
 }
+
+/// Keys whose recent failures are kept for `logbus bans explain`; the
+/// least recently failing are forgotten first. With
+/// [`EVIDENCE_PER_KEY`] lines of at most 512 bytes this bounds the memory
+/// to about 50 MB under any attack.
+pub const EVIDENCE_KEYS: usize = 20_000;
+
+/// Failures kept per key.
+pub const EVIDENCE_PER_KEY: usize = 5;
 
 /// The logs' own clock: the newest event time seen, advancing with the
 /// wall clock since. Bans expire by it, so a replayed old log keeps its
@@ -99,8 +114,8 @@ impl BanManager {
             .enumerate()
             .map(|(i, g)| (g.name.clone(), i as u16))
             .collect();
+        let rule_hits = rules.sets().map(|s| vec![0; s.rules.len()]).collect();
         Ok(Self {
-            rules,
             groups,
             group_index,
             allow: config.allow,
@@ -109,6 +124,9 @@ impl BanManager {
             escalation: config.escalation,
             stats: ManagerStats::default(),
             clock: LogClock::default(),
+            rule_hits,
+            evidence: LinkedHashMap::new(),
+            rules,
         })
     }
 
@@ -158,6 +176,13 @@ impl BanManager {
             }
             Verdict::NoMatch | Verdict::Helper(_) | Verdict::Deferred(_) => return None,
         };
+        if let Some(n) = self
+            .rule_hits
+            .get_mut(failure.rule.set)
+            .and_then(|s| s.get_mut(failure.rule.rule))
+        {
+            *n += 1;
+        }
         let rule = self.rules.rule(failure.rule);
         let group_name = rule.group.clone();
         let rule_id = rule.id.clone();
@@ -198,6 +223,8 @@ impl BanManager {
         }
         let window = duration_ms(policy.window);
         let limit = rule_limit.unwrap_or(policy.limit);
+        let line = event.get_str(&fields::MESSAGE).unwrap_or_default();
+        self.remember_failure(key, Evidence::new(at, &rule_id, line));
         let count = self.tracker.record(key, at, window, limit);
         event.set(&fields::FAIL2BAN_COUNT, u64::from(count.in_window));
         if !count.reached {
@@ -206,7 +233,7 @@ impl BanManager {
         }
         event.set(&fields::FAIL2BAN_BANNED, true);
         event.add_tag("banned");
-        let decision = self.decide(
+        let mut decision = self.decide(
             key,
             &rule_id,
             count.in_window,
@@ -214,6 +241,13 @@ impl BanManager {
             count.last_ms,
             at,
         );
+        // The failures behind the ban go with it (to the store); the key
+        // starts again from nothing.
+        decision.evidence = self
+            .evidence
+            .remove(&key)
+            .map(Vec::from)
+            .unwrap_or_default();
         self.tracker.forget(&key);
         Some(decision)
     }
@@ -254,6 +288,7 @@ impl BanManager {
             bantime,
             previous_bans: previous,
             reason: format!("{count} failure(s) of rule {rule}"),
+            evidence: Vec::new(),
         }
     }
 
@@ -267,6 +302,67 @@ impl BanManager {
             .expire(at)
             .into_iter()
             .map(|k| (self.groups[usize::from(k.group)].name.clone(), k.ip))
+            .collect()
+    }
+
+    fn remember_failure(&mut self, key: Key, evidence: Evidence) {
+        if !self.evidence.contains_key(&key) && self.evidence.len() >= EVIDENCE_KEYS {
+            self.evidence.pop_front();
+        }
+        let lines = self.evidence.entry(key).or_insert_with(VecDeque::new);
+        if lines.len() >= EVIDENCE_PER_KEY {
+            lines.pop_front();
+        }
+        lines.push_back(evidence);
+        self.evidence.to_back(&key);
+    }
+
+    /// Recent failures of `ip` not (yet) part of a ban, per group.
+    pub fn recent_failures(&self, ip: IpAddr) -> Vec<(String, Vec<Evidence>)> {
+        let ip = ip.to_canonical();
+        self.groups
+            .iter()
+            .enumerate()
+            .filter_map(|(gi, g)| {
+                let key = Key {
+                    group: gi as u16,
+                    ip,
+                };
+                self.evidence
+                    .get(&key)
+                    .map(|e| (g.name.clone(), e.iter().cloned().collect()))
+            })
+            .collect()
+    }
+
+    /// Failures counted per rule id, in rule order.
+    pub fn rule_hits(&self) -> Vec<(&str, u64)> {
+        self.rules
+            .rules()
+            .map(|(r, rule)| {
+                let n = self
+                    .rule_hits
+                    .get(r.set)
+                    .and_then(|s| s.get(r.rule))
+                    .copied()
+                    .unwrap_or(0);
+                (rule.id.as_str(), n)
+            })
+            .collect()
+    }
+
+    /// Active bans per group name.
+    pub fn active_by_group(&self) -> Vec<(String, u64)> {
+        let mut counts = vec![0u64; self.groups.len()];
+        for (key, _) in self.book.active() {
+            if let Some(c) = counts.get_mut(usize::from(key.group)) {
+                *c += 1;
+            }
+        }
+        self.groups
+            .iter()
+            .zip(counts)
+            .map(|(g, n)| (g.name.clone(), n))
             .collect()
     }
 
@@ -483,6 +579,31 @@ rules:
         );
         assert_eq!(events[4]["client"]["ip"], "192.0.2.1");
         assert_eq!(m.stats().bans, 1);
+    }
+
+    #[test]
+    fn bans_carry_their_evidence_and_recent_failures_are_kept() {
+        let mut m = manager(2, &[], None);
+        assert!(
+            m.handle(&mut ev("bad login from 192.0.2.8", 0), 0)
+                .is_none()
+        );
+        let other = "192.0.2.9".parse().unwrap();
+        m.handle(&mut ev("bad login from 192.0.2.9", 1), 0);
+        let d = m.handle(&mut ev("bad login from 192.0.2.8", 2), 0).unwrap();
+        let lines: Vec<&str> = d.evidence.iter().map(|e| e.line.as_str()).collect();
+        assert_eq!(
+            lines,
+            ["bad login from 192.0.2.8", "bad login from 192.0.2.8"]
+        );
+        assert_eq!(d.evidence[0].rule, "bad");
+        assert_eq!(d.evidence[1].at_ms - d.evidence[0].at_ms, 2000);
+        assert!(m.recent_failures(d.ip).is_empty(), "moved into the ban");
+        let recent = m.recent_failures(other);
+        assert_eq!(recent.len(), 1);
+        assert_eq!(recent[0].0, "ssh");
+        assert_eq!(recent[0].1.len(), 1);
+        assert_eq!(m.rule_hits(), [("bad", 3), ("worse", 0)]);
     }
 
     #[test]

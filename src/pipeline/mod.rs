@@ -43,6 +43,8 @@ pub struct Pipeline {
     pub stats_interval: Duration,
     /// The control socket to serve, if any (see [`Pipeline::build`]).
     pub control_socket: Option<ControlSocket>,
+    /// Where to serve Prometheus metrics, if anywhere.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// Where the control socket goes, and whether the user asked for it.
@@ -140,6 +142,7 @@ impl Pipeline {
             stages,
             stats_interval: config.settings.stats_interval.0,
             control_socket,
+            metrics: config.settings.metrics.as_ref().map(|m| m.listen),
         })
     }
 

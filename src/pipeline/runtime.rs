@@ -90,7 +90,20 @@ pub(super) async fn run(pipeline: Pipeline, options: RunOptions) -> RunReport {
         stages,
         stats_interval,
         control_socket,
+        metrics,
     } = pipeline;
+    let metrics_listener = match metrics {
+        Some(addr) => match crate::control::metrics::bind(addr).await {
+            Ok(l) => Some(l),
+            Err(e) => {
+                return RunReport {
+                    failures: vec![("metrics".into(), e)],
+                    interrupted: false,
+                };
+            }
+        },
+        None => None,
+    };
     // Bind before any stage starts: a socket the user asked for that cannot
     // be served stops the run before anything happened.
     let listener = match control_socket {
@@ -226,15 +239,13 @@ pub(super) async fn run(pipeline: Pipeline, options: RunOptions) -> RunReport {
     let broker = tokio::spawn(error_broker(err_rx, err_out, err_close_rx));
     drop(err_tx);
     let (stats_close, stats_close_rx) = oneshot::channel();
-    let server = listener.map(|l| {
-        tokio::spawn(crate::control::server::serve(
-            l,
-            control::ControlContext {
-                targets: control_targets,
-                stages: stat_list.clone(),
-            },
-        ))
-    });
+    let control_ctx = control::ControlContext {
+        targets: control_targets,
+        stages: stat_list.clone(),
+    };
+    let metrics_server = metrics_listener
+        .map(|l| tokio::spawn(crate::control::metrics::serve(l, control_ctx.clone())));
+    let server = listener.map(|l| tokio::spawn(crate::control::server::serve(l, control_ctx)));
     let stats = tokio::spawn(stats_ticker(
         stat_list,
         stats_out,
@@ -251,6 +262,9 @@ pub(super) async fn run(pipeline: Pipeline, options: RunOptions) -> RunReport {
     last.join(&trigger, &mut report).await;
     if let Some(t) = signal_task {
         t.abort();
+    }
+    if let Some(m) = metrics_server {
+        m.abort();
     }
     if let Some(server) = server {
         server.abort();

@@ -179,6 +179,8 @@ fn build(ctx: &BuildContext) -> Result<BuiltStage, BuildError> {
         .collect();
     let counters = ctx.counters.clone();
     let stage = Fail2banStage {
+        batches: BatchStats::default(),
+        bans_by_group: BTreeMap::new(),
         manager,
         backend,
         backend_started: false,
@@ -216,8 +218,30 @@ enum Pending {
     },
 }
 
+/// Firewall batches applied, for metrics.
+#[derive(Debug, Default)]
+struct BatchStats {
+    ok: u64,
+    failed: u64,
+    seconds: f64,
+}
+
+impl BatchStats {
+    fn record(&mut self, took: Duration, ok: bool) {
+        if ok {
+            self.ok += 1;
+        } else {
+            self.failed += 1;
+        }
+        self.seconds += took.as_secs_f64();
+    }
+}
+
 struct Fail2banStage {
     manager: BanManager,
+    batches: BatchStats,
+    /// Bans decided per group since start.
+    bans_by_group: BTreeMap<String, u64>,
     backend: Box<dyn Backend>,
     backend_started: bool,
     group_infos: Vec<GroupInfo>,
@@ -280,6 +304,7 @@ impl Fail2banStage {
         }
         for d in decisions {
             tracing::info!("{}", d.summary());
+            *self.bans_by_group.entry(d.group.clone()).or_default() += 1;
             self.pending.push(Pending::Ban {
                 ip: d.ip,
                 group: d.group.clone(),
@@ -369,7 +394,10 @@ impl Fail2banStage {
         if changes.is_empty() {
             return;
         }
-        match self.backend.apply(&changes) {
+        let started = Instant::now();
+        let result = self.backend.apply(&changes);
+        self.batches.record(started.elapsed(), result.is_ok());
+        match result {
             Ok(()) => {
                 self.pending.clear();
                 self.retry_at = None;
@@ -546,6 +574,8 @@ impl Processor for Fail2banStage {
                 out,
             ),
             "bans.remove" => self.remove(text("ip").unwrap_or_default(), text("group"), out),
+            "bans.explain" => self.explain(text("ip").unwrap_or_default()),
+            "metrics" => self.metrics(),
             _ => return None,
         })
     }
@@ -666,6 +696,98 @@ impl Fail2banStage {
             }
             Err(e) => error(e),
         }
+    }
+
+    /// Why `ip` is banned, or what it did: the failures behind its bans
+    /// (from the store) and its recent failures not yet banned (memory).
+    fn explain(&self, ip: &str) -> Value {
+        let ip = match cli_ip(ip) {
+            Ok(ip) => ip,
+            Err(e) => return e,
+        };
+        let at = self.manager.log_now(now_ms());
+        let fmt = crate::fail2ban::book::ms_to_rfc3339;
+        let evidence = |e: &crate::fail2ban::book::Evidence| json!({"time": fmt(e.at_ms), "rule": e.rule, "line": e.line});
+        let mut items = Vec::new();
+        if let Some(store) = &self.store {
+            let active = store.active_bans(at, None).unwrap_or_default();
+            let mut bans: Vec<(String, i64, Vec<Value>)> = Vec::new();
+            for (group, since, e) in store.evidence(ip).unwrap_or_default() {
+                match bans.iter_mut().find(|b| b.0 == group && b.1 == since) {
+                    Some(b) => b.2.push(evidence(&e)),
+                    None => bans.push((group, since, vec![evidence(&e)])),
+                }
+            }
+            for b in active.iter().filter(|b| b.decision.ip == ip) {
+                let d = &b.decision;
+                if !bans
+                    .iter()
+                    .any(|(g, s, _)| *g == d.group && *s == d.since_ms)
+                {
+                    bans.push((d.group.clone(), d.since_ms, Vec::new()));
+                }
+            }
+            for (group, since, failures) in bans {
+                let current = active.iter().find(|b| {
+                    b.decision.ip == ip && b.decision.group == group && b.decision.since_ms == since
+                });
+                items.push(json!({
+                    "ip": ip.to_string(),
+                    "group": group,
+                    "banned": current.is_some(),
+                    "since": fmt(since),
+                    "until": current.and_then(|b| b.decision.until_ms).map(fmt),
+                    "rule": current.map(|b| b.decision.rule.clone()),
+                    "reason": current.map(|b| b.decision.reason.clone()),
+                    "failures": failures,
+                }));
+            }
+        }
+        for (group, recent) in self.manager.recent_failures(ip) {
+            items.push(json!({
+                "ip": ip.to_string(),
+                "group": group,
+                "banned": false,
+                "recent": true,
+                "failures": recent.iter().map(evidence).collect::<Vec<_>>(),
+            }));
+        }
+        json!({"ok": true, "bans": items})
+    }
+
+    /// Numbers for the Prometheus endpoint.
+    fn metrics(&self) -> Value {
+        let s = self.manager.stats();
+        let store_bytes = self.store_path.as_ref().map_or(0, |p| {
+            [p.clone(), PathBuf::from(format!("{}-wal", p.display()))]
+                .iter()
+                .filter_map(|f| std::fs::metadata(f).ok())
+                .map(|m| m.len())
+                .sum::<u64>()
+        });
+        let bans_by_group: BTreeMap<&str, u64> = self
+            .bans_by_group
+            .iter()
+            .map(|(g, n)| (g.as_str(), *n))
+            .collect();
+        json!({
+            "ok": true,
+            "rule_hits": self.manager.rule_hits().into_iter().collect::<BTreeMap<_, _>>(),
+            "bans_by_group": bans_by_group,
+            "active_by_group": self.manager.active_by_group().into_iter().collect::<BTreeMap<_, _>>(),
+            "tracked_keys": self.manager.tracked(),
+            "failures": s.failures,
+            "allowed": s.allowed,
+            "ignored": s.ignored,
+            "bad_addresses": s.bad_addresses,
+            "backend": self.backend.name(),
+            "backend_batches": self.batches.ok,
+            "backend_failures": self.batches.failed,
+            "backend_apply_seconds_sum": self.batches.seconds,
+            "backend_apply_count": self.batches.ok + self.batches.failed,
+            "pending_changes": self.pending.len(),
+            "state_store_bytes": store_bytes,
+        })
     }
 
     fn remove(&mut self, ip: &str, group: Option<&str>, out: &mut Outbox) -> Value {
