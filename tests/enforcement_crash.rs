@@ -49,14 +49,15 @@ fn crash(fw: Fw) {
             if chunk.len() > 64 * 1024 {
                 // The pipe breaks when logbus is killed: stop there.
                 if stdin.write_all(chunk.as_bytes()).is_err() {
-                    return;
+                    return None;
                 }
                 chunk.clear();
             }
         }
         let _ = stdin.write_all(chunk.as_bytes());
-        // Keep the pipe open: an end of input would start a clean shutdown.
-        std::thread::sleep(Duration::from_secs(3600));
+        // Handed back, not dropped: an end of input would start a clean
+        // shutdown before the kill.
+        Some(stdin)
     });
 
     let bans_file = setup.path("bans.jsonl");
@@ -70,7 +71,8 @@ fn crash(fw: Fw) {
         std::thread::sleep(Duration::from_millis(5));
     }
     daemon.kill9();
-    drop(writer); // it ends at the broken pipe, or sleeps: never joined
+    // The writer ends at the broken pipe, or has written everything.
+    drop(writer.join().expect("writer thread"));
 
     let acked: BTreeSet<IpAddr> = setup
         .acked()

@@ -95,3 +95,58 @@ fn nftables_bans_survive_restart() {
         restart(&lab, Fw::Nftables);
     }
 }
+
+/// A stored ban of an address the allow-list now covers (the operator
+/// added its network after the ban) is not sent to the kernel at the next
+/// start, and is not kept as a ban either: `bans list` and the store must
+/// not call banned an address the kernel lets in.
+fn allow_listed_after_the_ban(lab: &Lab, fw: Fw) {
+    let client = Lab::client_ip(false);
+    let setup = Setup::new(fw);
+    setup.configure("{ssh: {limit: 1, bantime: 1h}}", "", "");
+    let mut daemon = setup.start();
+    daemon.send(&lab::sshd_attack(client));
+    setup.wait_acked(1, &daemon);
+    daemon.stop();
+    assert!(fw.contains("blacklist-ssh", client));
+    fw.flush_set("blacklist-ssh");
+
+    setup.configure(
+        "{ssh: {limit: 1, bantime: 1h}}",
+        "",
+        "    allow: [10.231.0.0/24]\n",
+    );
+    let mut daemon = setup.start();
+    assert!(
+        !fw.contains("blacklist-ssh", client),
+        "an allow-listed address was sent to the kernel"
+    );
+    lab.assert_connects(Lab::server_ip(false), PORTS[0]);
+    assert_eq!(setup.list(), Vec::<serde_json::Value>::new());
+    assert_eq!(setup.sql("select count(*) from bans"), "0");
+    // Its failures no longer lead to a ban either.
+    daemon.send(&lab::sshd_attack(client));
+    let log = daemon.stop();
+    assert!(!fw.contains("blacklist-ssh", client));
+    assert_eq!(setup.acked().len(), 1, "an allow-listed address was banned");
+    assert!(
+        log.contains(&format!(
+            "stored ban of {client} in ssh dropped: the address is allow-listed"
+        )),
+        "{log}"
+    );
+}
+
+#[test]
+fn ipset_allow_list_checked_at_restart() {
+    if let Some(lab) = lab::enter("ipset_allow_list_checked_at_restart") {
+        allow_listed_after_the_ban(&lab, Fw::Ipset);
+    }
+}
+
+#[test]
+fn nftables_allow_list_checked_at_restart() {
+    if let Some(lab) = lab::enter("nftables_allow_list_checked_at_restart") {
+        allow_listed_after_the_ban(&lab, Fw::Nftables);
+    }
+}

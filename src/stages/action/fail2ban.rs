@@ -450,12 +450,25 @@ impl Fail2banStage {
         if !ended.is_empty() {
             tracing::info!("{} ban(s) ended while logbus was not running", ended.len());
         }
-        let active: Vec<BanDecision> = store
+        let (allowed, active): (Vec<BanDecision>, Vec<BanDecision>) = store
             .active_bans(wall, None)
             .map_err(store_err)?
             .into_iter()
             .map(|b| b.decision)
-            .collect();
+            .partition(|b| self.manager.is_allowed(b.ip));
+        // Bans of addresses allow-listed since: dropped from the store too,
+        // not only kept from the kernel, so `bans list` and the stage do not
+        // call banned an address that is not.
+        for b in &allowed {
+            tracing::warn!(
+                "stored ban of {} in {} dropped: the address is allow-listed",
+                b.ip,
+                b.group
+            );
+            store
+                .remove_ban(b.ip, Some(b.group.as_str()))
+                .map_err(store_err)?;
+        }
         let history = store
             .all_history(wall.saturating_sub(duration_ms(self.history)))
             .map_err(store_err)?;
