@@ -179,6 +179,7 @@ fn build(ctx: &BuildContext) -> Result<BuiltStage, BuildError> {
         .collect();
     let counters = ctx.counters.clone();
     let stage = Fail2banStage {
+        startup_errors: Vec::new(),
         batches: BatchStats::default(),
         bans_by_group: BTreeMap::new(),
         manager,
@@ -239,6 +240,7 @@ impl BatchStats {
 
 struct Fail2banStage {
     manager: BanManager,
+    startup_errors: Vec<crate::pipeline::ErrorRecord>,
     batches: BatchStats,
     /// Bans decided per group since start.
     bans_by_group: BTreeMap<String, u64>,
@@ -288,6 +290,26 @@ impl Fail2banStage {
     /// Records decisions in the store, queues them for the firewall and
     /// announces them.
     fn on_decisions(&mut self, decisions: Vec<BanDecision>, source: &str, out: &mut Outbox) {
+        if decisions.is_empty() {
+            return;
+        }
+        // A ban decided from old lines (a log read from its beginning) may
+        // have ended already by the clock: it is announced, but neither
+        // stored as in force nor sent to the firewall.
+        let wall = now_ms();
+        let (live, over): (Vec<BanDecision>, Vec<BanDecision>) = decisions
+            .into_iter()
+            .partition(|d| d.until_ms.is_none_or(|u| u > wall));
+        for d in &over {
+            tracing::info!(
+                "{} (over already: the log lines are older than the ban time)",
+                d.summary()
+            );
+            if self.has_bans_port {
+                out.emit_to(1, d.to_event());
+            }
+        }
+        let decisions = live;
         if decisions.is_empty() {
             return;
         }
@@ -426,6 +448,12 @@ impl Fail2banStage {
         self.retry_delay = (self.retry_delay * 2).min(RETRY_MAX);
     }
 
+    fn report_startup_errors(&mut self, out: &mut Outbox) {
+        for e in self.startup_errors.drain(..) {
+            out.error(e.message, e.input);
+        }
+    }
+
     fn update_counters(&self) {
         let s = self.manager.stats();
         self.failures.store(s.failures, Ordering::Relaxed);
@@ -504,6 +532,9 @@ impl Processor for Fail2banStage {
         self.restore()?;
         let mut out = Outbox::with_ports(1);
         self.flush_backend(&mut out, true);
+        // `start` has no way to the `errors` channel; keep its complaints
+        // (a firewall that cannot be prepared) for the first tick or batch.
+        self.startup_errors = out.take_errors();
         self.update_counters();
         Ok(())
     }
@@ -516,6 +547,7 @@ impl Processor for Fail2banStage {
     }
 
     fn process_batch(&mut self, batch: Vec<Event>, out: &mut Outbox) {
+        self.report_startup_errors(out);
         let wall = now_ms();
         let mut decisions = Vec::new();
         for mut event in batch {
@@ -538,9 +570,11 @@ impl Processor for Fail2banStage {
         let wall = now_ms();
         let ended = self.manager.expire(wall);
         self.on_unbans(ended, "ban time is over", out);
-        let log_now = self.manager.log_now(wall);
+        self.report_startup_errors(out);
+        // The store holds only bans in force by the clock (see
+        // `on_decisions`), so it expires by the clock too.
         if let Some(store) = &mut self.store
-            && let Err(e) = store.expire(log_now, self.history)
+            && let Err(e) = store.expire(wall, self.history)
         {
             out.error(format!("state store: {e}"), None);
         }
@@ -614,7 +648,7 @@ impl Fail2banStage {
             .map(|g| (g.name.clone(), 0))
             .collect();
         if let Some(store) = &self.store
-            && let Ok(bans) = store.active_bans(self.manager.log_now(wall), None)
+            && let Ok(bans) = store.active_bans(wall, None)
         {
             for b in bans {
                 *per_group.entry(b.decision.group).or_default() += 1;
@@ -641,7 +675,7 @@ impl Fail2banStage {
         let Some(store) = &self.store else {
             return error("state store not open yet");
         };
-        let at = self.manager.log_now(now_ms());
+        let at = now_ms();
         match store.active_bans(at, group) {
             Ok(bans) => {
                 let bans: Vec<Value> = bans
@@ -718,7 +752,7 @@ impl Fail2banStage {
             Ok(ip) => ip,
             Err(e) => return e,
         };
-        let at = self.manager.log_now(now_ms());
+        let at = now_ms();
         let fmt = crate::fail2ban::book::ms_to_rfc3339;
         let evidence = |e: &crate::fail2ban::book::Evidence| json!({"time": fmt(e.at_ms), "rule": e.rule, "line": e.line});
         let mut items = Vec::new();
