@@ -517,3 +517,96 @@ fn unknown_ban_action_only_gives_dry_run() {
     );
     assert_checks_now(&out.stdout, "a dry-run import");
 }
+
+/// fail2ban's own configuration reader (Debian's `fail2ban` package), run
+/// on a directory: every section's interpolated options as JSON, an error
+/// as `null`.
+const FAIL2BAN_READER: &str = r#"
+import json, sys
+sys.path.insert(0, '/usr/lib/python3/dist-packages')
+from fail2ban.client.configreader import ConfigReaderUnshared
+d, opts = sys.argv[1], sys.argv[2].split(',')
+c = ConfigReaderUnshared(basedir=d)
+c.read('jail')
+c.get_defaults().update({'fail2ban_version': '1.0.2', 'fail2ban_confpath': d})
+out = {}
+for sec in c.sections():
+    if sec.startswith('KNOWN/') or sec == 'INCLUDES':
+        continue
+    vals = {}
+    for o in opts:
+        try:
+            vals[o] = c.get(sec, o)
+        except Exception:
+            vals[o] = None
+    out[sec] = vals
+print(json.dumps(out))
+"#;
+
+/// Our reader gives every jail option the value fail2ban's own reader
+/// gives: precedence, includes, `.local` files, continuation lines,
+/// comments, `%(...)s` chains, `known/`, `default/`, `__name__`.
+#[test]
+fn values_agree_with_fail2ban_own_reader() {
+    use logbus::fail2ban::import::ini::Config;
+    let python = std::path::Path::new("/usr/bin/python3");
+    let module =
+        std::path::Path::new("/usr/lib/python3/dist-packages/fail2ban/client/configreader.py");
+    if !python.is_file() || !module.is_file() {
+        eprintln!("SKIPPED: fail2ban's own reader is not installed (Debian package `fail2ban`)");
+        return;
+    }
+    let opts = [
+        "enabled",
+        "filter",
+        "backend",
+        "logpath",
+        "maxretry",
+        "findtime",
+        "bantime",
+        "port",
+        "protocol",
+        "action",
+        "ignoreip",
+        "journalmatch",
+        "bantime.increment",
+        "usedns",
+    ];
+    for name in ["debian", "awkward"] {
+        let dir = fixture(name);
+        let out = std::process::Command::new(python)
+            .args(["-c", FAIL2BAN_READER, path_str(&dir), &opts.join(",")])
+            .output()
+            .expect("run python3");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let theirs: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        let cfg = Config::load(
+            &logbus::fail2ban::import::jail_files(&dir),
+            &[
+                ("fail2ban_version", "1.0.2".to_string()),
+                ("fail2ban_confpath", path_str(&dir).to_string()),
+            ],
+        )
+        .expect("our reader");
+        let ours_sections: Vec<&String> =
+            cfg.sections().iter().filter(|s| *s != "INCLUDES").collect();
+        let their_sections: Vec<&String> = theirs.as_object().expect("object").keys().collect();
+        let mut a = ours_sections.clone();
+        a.sort();
+        assert_eq!(a, their_sections, "{name}: sections");
+        let mut compared = 0;
+        for sec in ours_sections {
+            for o in opts {
+                let mine = cfg.get(sec, o).ok().flatten();
+                let their = theirs[sec.as_str()][o].as_str().map(str::to_string);
+                assert_eq!(mine, their, "{name}: [{sec}] {o}");
+                compared += 1;
+            }
+        }
+        assert!(compared > 100, "{name}: {compared} values compared");
+    }
+}

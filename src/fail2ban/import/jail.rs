@@ -124,7 +124,7 @@ pub struct Jail {
     pub chain: Option<String>,
     /// The firewall its ban action drives, if logbus has it.
     pub firewall: Option<Firewall>,
-    /// Human description of the ban action(s), for notes.
+    /// The firewall ban action(s), for notes.
     pub banaction: String,
     /// Logs.
     pub sources: Vec<Source>,
@@ -616,9 +616,9 @@ impl JailReader<'_> {
         let mut unknown = Vec::new();
         for text in specs {
             let spec = Spec::parse(&text).map_err(|e| self.skip(jail, "action", e))?;
-            names.push(spec.name.clone());
             match classify_action(&spec) {
                 ActionKind::Firewall(fw, allports) => {
+                    names.push(spec.name.clone());
                     any_firewall = true;
                     if info.firewall.is_some_and(|f| f != fw) {
                         self.note(
