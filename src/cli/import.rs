@@ -44,7 +44,8 @@ pub fn run(dir: &Path, input: LogInput, dry_run: bool) -> anyhow::Result<ExitCod
         .diagnostics
         .iter()
         .filter(|d| d.severity == logbus::fail2ban::import::Severity::Skipped)
-        .count();
+        .map(|d| d.jails.len().max(1))
+        .sum::<usize>();
     eprintln!(
         "logbus: import-fail2ban: imported {} jail(s): {}{}",
         imported.jails.len(),
