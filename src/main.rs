@@ -38,6 +38,22 @@ enum Command {
         /// The pipeline file (YAML).
         config: PathBuf,
     },
+    /// Translate a fail2ban configuration (jails, filters, actions) into a
+    /// pipeline, written to stdout; what cannot be translated goes to stderr.
+    #[command(name = "import-fail2ban")]
+    ImportFail2ban {
+        /// The fail2ban configuration directory.
+        #[arg(default_value = "/etc/fail2ban")]
+        dir: PathBuf,
+        /// How log files are read: `tail` follows them (like fail2ban),
+        /// `file` reads them once from the start (to replay old logs).
+        #[arg(long, value_enum, default_value_t = InputArg::Tail)]
+        input: InputArg,
+        /// Use the dry-run backend (log bans, touch no firewall), whatever
+        /// the jails' ban actions are: to run next to fail2ban and compare.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Manage bans of a running logbus (through its control socket).
     Bans {
         #[command(flatten)]
@@ -73,6 +89,15 @@ enum Command {
         /// The log file (`-` for standard input).
         file: PathBuf,
     },
+}
+
+/// `import-fail2ban --input`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum InputArg {
+    /// Follow the files (`tail` input).
+    Tail,
+    /// Read them once (`file` input).
+    File,
 }
 
 /// Where the control socket is.
@@ -135,6 +160,18 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run { config } => cli::run::run(&config),
         Command::Check { config } => cli::check::check(&config),
+        Command::ImportFail2ban {
+            dir,
+            input,
+            dry_run,
+        } => cli::import::run(
+            &dir,
+            match input {
+                InputArg::Tail => logbus::fail2ban::import::LogInput::Tail,
+                InputArg::File => logbus::fail2ban::import::LogInput::File,
+            },
+            dry_run,
+        ),
         Command::Status { target, json } => {
             cli::bans::socket_path(target.socket.as_deref(), target.config.as_deref())
                 .and_then(|s| cli::bans::status(&s, json))

@@ -6,6 +6,7 @@ pub mod backend;
 pub mod book;
 pub mod builtin;
 pub mod engine;
+pub mod import;
 pub mod ip;
 pub mod manager;
 pub mod policy;
