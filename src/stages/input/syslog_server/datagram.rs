@@ -215,8 +215,10 @@ pub(super) async fn serve(
                         if trim_message(msg).is_empty() {
                             continue;
                         }
-                        StageCounters::add(&shared.counters.lines_in, 1);
+                        // Dropped first: a snapshot that sees the line
+                        // counted sees its drop too.
                         StageCounters::add(&shared.stats.dropped, 1);
+                        StageCounters::add(&shared.counters.lines_in, 1);
                         if let Some(n) = drops.note() {
                             shared.report_detached(format!(
                                 "{n} {} datagram(s) dropped: the pipeline is not keeping up \
