@@ -38,8 +38,16 @@ pipeline:
     let port = server.port("udp").to_string();
     let send = |message: &str| {
         logger(&[
-            "--server", "127.0.0.1", "--port", &port, "--udp", "--rfc3164", "--tag", "sshd",
-            "--id", message,
+            "--server",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--udp",
+            "--rfc3164",
+            "--tag",
+            "sshd",
+            "--id",
+            message,
         ])
     };
     // Not a failure: the relay's address is in no message, and an sshd
@@ -273,11 +281,89 @@ fn udp_past_the_queue_is_dropped_and_counted() {
     let lines = reader.join().expect("reader");
     let numbers: Vec<u64> = lines.iter().map(|l| l[..6].parse().unwrap()).collect();
     assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{numbers:?}");
-    assert_eq!(&numbers[numbers.len() - 30..], (300..330).collect::<Vec<_>>());
+    assert_eq!(
+        &numbers[numbers.len() - 30..],
+        (300..330).collect::<Vec<_>>()
+    );
     let stats = last_stats(&sb.json_lines("stats.jsonl"), "in").clone();
     assert_eq!(stats["lines_in"], 330, "{stats}");
     assert_eq!(stats["dropped"], dropped, "{stats}");
     assert_eq!(stats["events_out"], 330 - dropped, "{stats}");
     assert_eq!(lines.len() as u64, 330 - dropped);
     assert_eq!(stats["bytes_in"], 330 * 8000, "{stats}");
+}
+
+#[test]
+fn sigterm_passes_on_what_arrived_even_while_blocked() {
+    let (sb, mut running) =
+        start_blocked(r#"tcp: "127.0.0.1:0", udp: "127.0.0.1:0", datagram_queue: 16"#);
+    let tcp = format!("127.0.0.1:{}", port_of(&running, "tcp"));
+    let udp = format!("127.0.0.1:{}", port_of(&running, "udp"));
+    let pad = "y".repeat(200);
+    let written = Arc::new(AtomicU64::new(0));
+    let writer = {
+        let written = written.clone();
+        let mut conn = TcpStream::connect(&tcp).unwrap();
+        thread::spawn(move || {
+            // Until logbus cuts the connection at shutdown.
+            for i in 0u64.. {
+                let line = format!("<13>Nov 25 10:00:00 h app[1]: t{i:08} {pad}\n");
+                if conn.write_all(line.as_bytes()).is_err() {
+                    return;
+                }
+                written.store(i + 1, Ordering::Relaxed);
+            }
+        })
+    };
+    // Stuck: nothing is read, the writer stops moving.
+    let mut last = u64::MAX;
+    let mut still_since = Instant::now();
+    loop {
+        thread::sleep(Duration::from_millis(100));
+        let now = written.load(Ordering::Relaxed);
+        if now != last {
+            last = now;
+            still_since = Instant::now();
+        } else if still_since.elapsed() > Duration::from_secs(2) {
+            break;
+        }
+    }
+    // Ten datagrams wait in the datagram queue (the forwarder is stuck on
+    // a TCP batch).
+    let before = stats_now(&sb)["lines_in"].as_u64().expect("stats");
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for i in 0..10 {
+        sock.send_to(
+            format!("<13>Nov 25 10:00:00 h app[1]: u{i}").as_bytes(),
+            &udp,
+        )
+        .unwrap();
+    }
+    wait_for("the datagrams received", || {
+        stats_now(&sb)["lines_in"].as_u64() == Some(before + 10)
+    });
+    running.signal("TERM");
+    let seen = Arc::new(AtomicU64::new(0));
+    let reader = read_stdout(&mut running, seen);
+    let status = running.wait();
+    let stderr = running.stderr();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    writer.join().expect("writer");
+    let lines = reader.join().expect("reader");
+
+    // Every datagram that was queued came out.
+    let udp_lines: Vec<&String> = lines.iter().filter(|l| l.starts_with('u')).collect();
+    let expected: Vec<String> = (0..10).map(|i| format!("u{i}")).collect();
+    assert_eq!(udp_lines, expected.iter().collect::<Vec<_>>());
+    // TCP: what logbus read came out, in order, without a gap: a prefix of
+    // what the client wrote (the rest was in flight when it was cut off).
+    let tcp_lines: Vec<&String> = lines.iter().filter(|l| l.starts_with('t')).collect();
+    for (i, l) in tcp_lines.iter().enumerate() {
+        assert_eq!(l[..9], format!("t{i:08}"), "line {i}");
+    }
+    assert!(tcp_lines.len() as u64 <= written.load(Ordering::Relaxed));
+    let stats = last_stats(&sb.json_lines("stats.jsonl"), "in").clone();
+    assert_eq!(stats["lines_in"], lines.len(), "{stats}");
+    assert_eq!(stats["events_out"], lines.len(), "{stats}");
+    assert_eq!(stats["dropped"], 0, "{stats}");
 }
