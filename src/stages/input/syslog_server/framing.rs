@@ -399,6 +399,35 @@ mod tests {
         assert_eq!(e, None);
     }
 
+    /// Random streams over the bytes that matter to framing, cut into
+    /// random pieces: never a panic, the same frames however the stream is
+    /// cut, and no message over the limit.
+    #[test]
+    fn random_streams_frame_the_same_however_cut() {
+        let alphabet = b"0123456789  \n\n\r<>a\0\x16\xff";
+        let mut rng = fastrand::Rng::with_seed(7);
+        for round in 0..2000 {
+            let len = rng.usize(0..200);
+            let input: Vec<u8> = (0..len)
+                .map(|_| alphabet[rng.usize(..alphabet.len())])
+                .collect();
+            let max = rng.usize(1..40);
+            let whole = frames(&input, max, input.len().max(1));
+            for step in [1, 2, 5, rng.usize(1..50)] {
+                assert_eq!(
+                    frames(&input, max, step),
+                    whole,
+                    "round {round} step {step}"
+                );
+            }
+            // Each byte is one char here (0xff becomes one U+FFFD).
+            assert!(
+                whole.0.iter().all(|m| m.chars().count() <= max),
+                "round {round}: {whole:?}"
+            );
+        }
+    }
+
     #[test]
     fn buffer_stays_bounded() {
         let mut f = Framer::new(100);
