@@ -383,6 +383,40 @@ impl StateStore {
         )?;
         Ok(())
     }
+
+    /// The saved positions of every input whose name starts with `prefix`
+    /// (an input that follows many files keeps one row per file).
+    pub fn checkpoints_with_prefix(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(String, String)>, StateError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT input, position FROM checkpoints
+             WHERE substr(input, 1, length(?1)) = ?1 ORDER BY input",
+        )?;
+        let rows = st.query_map([prefix], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Saves several positions in one transaction (one disk sync).
+    pub fn save_checkpoints(
+        &mut self,
+        entries: &[(String, String)],
+        now_ms: i64,
+    ) -> Result<(), StateError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut st = tx.prepare_cached(
+                "INSERT INTO checkpoints (input, position, updated) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(input) DO UPDATE SET position = excluded.position, updated = excluded.updated",
+            )?;
+            for (input, position) in entries {
+                st.execute(params![input, position, now_ms])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
 }
 
 /// Turns a row into a ban; rows with an unparseable address are skipped
@@ -575,6 +609,22 @@ mod tests {
         assert_eq!(
             s.checkpoint("tail:a").unwrap().as_deref(),
             Some("{\"offset\":2}")
+        );
+        s.save_checkpoints(
+            &[
+                ("tail:b:/x".into(), "1".into()),
+                ("tail:b:/y".into(), "2".into()),
+            ],
+            7,
+        )
+        .unwrap();
+        s.save_checkpoint("tail:bb:/z", "3", 8).unwrap();
+        assert_eq!(
+            s.checkpoints_with_prefix("tail:b:").unwrap(),
+            [
+                ("tail:b:/x".to_string(), "1".to_string()),
+                ("tail:b:/y".to_string(), "2".to_string())
+            ]
         );
     }
 
