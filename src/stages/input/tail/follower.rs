@@ -480,6 +480,14 @@ impl Follower {
         if meta.is_dir() && !explicit {
             return Ok(());
         }
+        if !meta.is_file() {
+            let why = if meta.is_dir() {
+                "is a directory"
+            } else {
+                "not a regular file"
+            };
+            return self.problem(path, format!("cannot read {}: {why}", path.display()));
+        }
         let id = FileId::of(&meta);
         if let Some(f) = self.files.iter_mut().find(|f| f.id == id) {
             // The same file under another name: a rotated file renamed to a
@@ -681,7 +689,10 @@ impl Follower {
             ..
         } = self;
         let f = &mut files[i];
+        // Bytes pulled from the file (it grew) and lines taken (the position
+        // moved) differ: read-ahead may hold lines taken on a later call.
         let start = f.consumed();
+        let mut lines = 0usize;
         let mut end = ReadEnd::End;
         let mut failed = None;
         loop {
@@ -695,6 +706,7 @@ impl Follower {
                     chunk.truncated += u64::from(line.truncated);
                     chunk.held += line.text.len();
                     chunk.events.push(f.event(line));
+                    lines += 1;
                 }
                 Ok(None) => break,
                 Err(e) => {
@@ -705,6 +717,8 @@ impl Follower {
         }
         if f.consumed() != start {
             f.last_growth = Instant::now();
+        }
+        if lines > 0 {
             touched.insert(f.path.clone());
         }
         if let Some(e) = failed {

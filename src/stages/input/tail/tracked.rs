@@ -170,10 +170,18 @@ pub fn last_line_start(file: &File, size: u64) -> io::Result<u64> {
     })
 }
 
+/// `O_NONBLOCK` (Linux): opening a FIFO must not wait for a writer. It
+/// changes nothing for regular files, the only ones read.
+const O_NONBLOCK: i32 = 0o4000;
+
 /// Opens a file to follow; only regular files (a FIFO would block the
 /// follower, a directory cannot be read).
 pub fn open_regular(path: &Path) -> io::Result<(File, std::fs::Metadata)> {
-    let file = File::open(path)?;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(O_NONBLOCK)
+        .open(path)?;
     let meta = file.metadata()?;
     if meta.is_dir() {
         return Err(io::Error::other("is a directory"));
