@@ -617,3 +617,83 @@ fn sigterm_stops_promptly_while_lines_keep_coming() {
     stop(running);
     assert_exactly(&seqs(&sb)[path_str(&log)], 0..written, "after the restart");
 }
+
+/// Back-pressure: a 200 MiB file to follow from its beginning, into an
+/// output nobody reads at first. The follower must stop reading (bounded
+/// memory) instead of loading the file; then everything arrives.
+#[test]
+fn slow_output_bounds_what_is_read_ahead() {
+    use std::io::Read;
+    const LINE_BYTES: usize = 1024;
+    const LINES: usize = 200 * 1024;
+    let sb = Sandbox::new();
+    let log = sb.path("big.log");
+    {
+        let mut f = std::io::BufWriter::new(File::create(&log).unwrap());
+        for i in 0..LINES {
+            let mut l = format!("{i:09} ");
+            l.push_str(&"x".repeat(LINE_BYTES - 1 - l.len()));
+            l.push('\n');
+            f.write_all(l.as_bytes()).unwrap();
+        }
+    }
+    let config = sb.config(
+        "state_path: state.db
+stats_interval: 100ms
+pipeline:
+  in: {module: tail, paths: [big.log], start_at: beginning}
+  out: {module: stdout, inChannels: [in], format: text}
+  counters: {module: file, inChannels: [stats], path: stats.jsonl}
+",
+    );
+    let mut cmd = logbus();
+    cmd.args(["run", path_str(&config)]);
+    let mut running = Running::spawn_raw(cmd, false);
+    let pid = running.pid();
+    // Stuck: wait until the bytes read stop growing for 5 stats rounds.
+    let read_so_far = || -> Option<u64> {
+        let stats = complete_lines(&sb.path("stats.jsonl"));
+        stats.iter().rev().find(|s| s["stage"] == "in")?["bytes_in"].as_u64()
+    };
+    let mut last = None;
+    let mut same = 0;
+    wait_for("the input to stall", || {
+        let now = read_so_far();
+        same = if now.is_some() && now == last {
+            same + 1
+        } else {
+            0
+        };
+        last = now;
+        // Stats come every 100 ms; polls every 10 ms: 50 polls ≈ 5 rounds.
+        same >= 50
+    });
+    let stalled_at = last.unwrap_or(0);
+    let peak = common::peak_rss_kib(pid);
+    assert!(
+        stalled_at < 48 << 20,
+        "read {stalled_at} bytes of a file nobody could take"
+    );
+    assert!(peak < 100 * 1024, "peak RSS {peak} KiB while stuck");
+    // Unstuck: every line arrives, in order.
+    let mut stdout = running.child.stdout.take().unwrap();
+    let mut seen = 0usize;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut carry = Vec::new();
+    while seen < LINES {
+        let n = stdout.read(&mut buf).unwrap();
+        assert!(n > 0, "stdout closed after {seen} lines");
+        carry.extend_from_slice(&buf[..n]);
+        let mut start = 0;
+        while let Some(i) = carry[start..].iter().position(|b| *b == b'\n') {
+            let l = &carry[start..start + i];
+            assert_eq!(&l[..9], format!("{seen:09}").as_bytes());
+            seen += 1;
+            start += i + 1;
+        }
+        carry.drain(..start);
+    }
+    running.signal("TERM");
+    assert_eq!(running.wait().code(), Some(0));
+    eprintln!("read ahead while stuck: {stalled_at} bytes, peak RSS {peak} KiB");
+}
