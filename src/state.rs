@@ -20,7 +20,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use thiserror::Error;
 
 use crate::duration::Span;
@@ -133,13 +133,16 @@ impl StateStore {
         Self::init(conn, Path::new(":memory:"))
     }
 
-    fn init(conn: Connection, path: &Path) -> Result<Self, StateError> {
-        conn.busy_timeout(Duration::from_secs(5))?;
+    fn init(mut conn: Connection, path: &Path) -> Result<Self, StateError> {
+        conn.busy_timeout(BUSY_TIMEOUT)?;
         // WAL: readers (`logbus bans list`, sqlite3) never block the writer;
         // synchronous=FULL: a ban acknowledged is on disk, even after a crash.
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        set_wal(&conn)?;
         conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.execute_batch(
+        // One write transaction: two stages creating the file at once (the
+        // fail2ban stage and an input's checkpoints) take turns.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(
             "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS bans (
                ip TEXT NOT NULL, ban_group TEXT NOT NULL, rule TEXT NOT NULL,
@@ -165,7 +168,7 @@ impl StateStore {
                       previous_bans, applied, reason
                FROM bans;",
         )?;
-        let found: Option<i64> = conn
+        let found: Option<i64> = tx
             .query_row(
                 "SELECT value FROM meta WHERE key = 'schema_version'",
                 [],
@@ -175,7 +178,7 @@ impl StateStore {
             .and_then(|v| v.parse().ok());
         match found {
             None => {
-                conn.execute(
+                tx.execute(
                     "INSERT INTO meta(key, value) VALUES ('schema_version', ?1)",
                     [SCHEMA_VERSION.to_string()],
                 )?;
@@ -188,10 +191,22 @@ impl StateStore {
             }
             Some(_) => {}
         }
+        tx.commit()?;
         Ok(Self {
             conn,
             path: path.to_path_buf(),
         })
+    }
+
+    /// A transaction that takes the write lock at its start. Several
+    /// connections share the file (the fail2ban stage, the inputs'
+    /// checkpoints): a deferred transaction that reads, then writes after
+    /// another connection committed, fails at once with "database is
+    /// locked" (SQLite cannot wait there, its snapshot is stale); one that
+    /// starts with the lock waits for it (`busy_timeout`).
+    fn write_transaction(&mut self) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+        self.conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
     }
 
     /// The file's path.
@@ -202,7 +217,7 @@ impl StateStore {
     /// Records bans (replacing an earlier ban of the same ip and group) and
     /// their history, in one transaction: when this returns, they are on disk.
     pub fn record_bans(&mut self, bans: &[BanDecision], source: &str) -> Result<(), StateError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write_transaction()?;
         {
             let mut put = tx.prepare_cached(
                 "INSERT OR REPLACE INTO bans (ip, ban_group, rule, reason, failures, first_seen,
@@ -244,7 +259,7 @@ impl StateStore {
 
     /// Marks bans as accepted by the firewall.
     pub fn mark_applied(&mut self, keys: &[(IpAddr, String)]) -> Result<(), StateError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write_transaction()?;
         {
             let mut st =
                 tx.prepare_cached("UPDATE bans SET applied = 1 WHERE ip = ?1 AND ban_group = ?2")?;
@@ -285,7 +300,7 @@ impl StateStore {
         now_ms: i64,
         keep_history: Duration,
     ) -> Result<Vec<StoredBan>, StateError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write_transaction()?;
         let ended = {
             let mut st = tx.prepare_cached(
                 "SELECT ip, ban_group, rule, reason, failures, first_seen, last_seen, since, until,
@@ -319,7 +334,7 @@ impl StateStore {
         ip: IpAddr,
         group: Option<&str>,
     ) -> Result<Vec<StoredBan>, StateError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write_transaction()?;
         let removed = {
             let mut st = tx.prepare_cached(
                 "SELECT ip, ban_group, rule, reason, failures, first_seen, last_seen, since, until,
@@ -417,6 +432,40 @@ impl StateStore {
         )?;
         Ok(())
     }
+
+    /// The saved positions of every input whose name starts with `prefix`
+    /// (an input that follows many files keeps one row per file).
+    pub fn checkpoints_with_prefix(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(String, String)>, StateError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT input, position FROM checkpoints
+             WHERE substr(input, 1, length(?1)) = ?1 ORDER BY input",
+        )?;
+        let rows = st.query_map([prefix], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Saves several positions in one transaction (one disk sync).
+    pub fn save_checkpoints(
+        &mut self,
+        entries: &[(String, String)],
+        now_ms: i64,
+    ) -> Result<(), StateError> {
+        let tx = self.write_transaction()?;
+        {
+            let mut st = tx.prepare_cached(
+                "INSERT INTO checkpoints (input, position, updated) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(input) DO UPDATE SET position = excluded.position, updated = excluded.updated",
+            )?;
+            for (input, position) in entries {
+                st.execute(params![input, position, now_ms])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
 }
 
 /// Turns a row into a ban; rows with an unparseable address are skipped
@@ -450,6 +499,27 @@ fn row_to_ban(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<StoredBan>> {
         source: r.get(11)?,
         applied: r.get::<_, i64>(12)? != 0,
     }))
+}
+
+/// How long a connection waits for another one's lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Switches to WAL. While another connection is switching the same new
+/// file, SQLite answers "busy" at once instead of waiting (the busy
+/// handler is not called for a journal mode change), so this waits itself.
+fn set_wal(conn: &Connection) -> Result<(), StateError> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => return other.map_err(StateError::from),
+        }
+    }
 }
 
 fn restrict_mode(path: &Path) {
@@ -632,6 +702,66 @@ mod tests {
             s.checkpoint("tail:a").unwrap().as_deref(),
             Some("{\"offset\":2}")
         );
+        s.save_checkpoints(
+            &[
+                ("tail:b:/x".into(), "1".into()),
+                ("tail:b:/y".into(), "2".into()),
+            ],
+            7,
+        )
+        .unwrap();
+        s.save_checkpoint("tail:bb:/z", "3", 8).unwrap();
+        assert_eq!(
+            s.checkpoints_with_prefix("tail:b:").unwrap(),
+            [
+                ("tail:b:/x".to_string(), "1".to_string()),
+                ("tail:b:/y".to_string(), "2".to_string())
+            ]
+        );
+    }
+
+    /// Regression: the fail2ban stage failed at start with "database is
+    /// locked" while a `tail` input saved checkpoints to the same file.
+    #[test]
+    fn two_connections_write_the_same_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        StateStore::open(&path).unwrap();
+        let other = {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let mut s = StateStore::open(&path).unwrap();
+                for i in 0..300 {
+                    s.save_checkpoints(&[("tail:a:/x".into(), i.to_string())], i)
+                        .unwrap();
+                }
+            })
+        };
+        let mut s = StateStore::open(&path).unwrap();
+        for i in 0..300 {
+            s.expire(i, Duration::from_secs(1)).unwrap();
+            s.record_bans(&[decision("192.0.2.1", "ssh", i, None)], "auto")
+                .unwrap();
+        }
+        other.join().unwrap();
+    }
+
+    /// Two stages opening a store that does not exist yet, at once.
+    #[test]
+    fn two_connections_create_the_same_file() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..50 {
+            let path = dir.path().join(format!("s{i}.db"));
+            let p2 = path.clone();
+            let t = std::thread::spawn(move || {
+                let mut s = StateStore::open(&p2).unwrap();
+                s.save_checkpoints(&[("tail:a:/x".into(), "1".into())], 1)
+                    .unwrap();
+            });
+            let mut s = StateStore::open(&path).unwrap();
+            s.expire(1, Duration::from_secs(1)).unwrap();
+            t.join().unwrap();
+        }
     }
 
     #[test]

@@ -45,9 +45,9 @@ fn default_max() -> usize {
     DEFAULT_MAX_LINE_BYTES
 }
 
-/// One entry of `paths:`.
+/// One entry of `paths:` (shared with the `tail` input).
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Source {
+pub(super) enum Source {
     /// A plain path.
     Path(PathBuf),
     /// A glob, already checked, with the configuration's directory escaped in.
@@ -60,7 +60,7 @@ fn build(ctx: &BuildContext) -> Result<BuiltStage, BuildError> {
 
 /// Resolves one configured path; globs are compiled here so that bad syntax
 /// fails `logbus check`.
-fn source(ctx: &BuildContext, text: &str) -> Result<Source, String> {
+pub(super) fn source(ctx: &BuildContext, text: &str) -> Result<Source, String> {
     if text.is_empty() {
         return Err("empty path".into());
     }

@@ -1,7 +1,7 @@
 //! Splitting a byte stream into lines, safely: bounded line length, invalid
 //! UTF-8 replaced, CR before LF dropped, byte offsets tracked.
 
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::sync::atomic::Ordering;
 
 use tokio::sync::mpsc;
@@ -67,6 +67,22 @@ impl<R: Read> LineReader<R> {
         self.offset
     }
 
+    /// The position in the underlying stream: the bytes consumed so far
+    /// (complete lines, a pending partial line, and read-ahead).
+    pub fn stream_position(&self) -> u64 {
+        self.offset + self.pending_len + self.inner.buffer().len() as u64
+    }
+
+    /// True while part of a line (no newline yet) is held back.
+    pub fn has_partial(&self) -> bool {
+        self.pending_len > 0
+    }
+
+    /// The underlying reader (e.g. the file, for `fstat`).
+    pub fn get_ref(&self) -> &R {
+        self.inner.get_ref()
+    }
+
     /// The next complete line. At end of stream a last line without a
     /// newline is returned when `take_partial` is set; otherwise it stays
     /// pending (a tailed file may still be written), and `None` is returned.
@@ -99,6 +115,20 @@ impl<R: Read> LineReader<R> {
                 return Ok(Some(self.finish_line(true)));
             }
         }
+    }
+
+    /// Moves to `offset` in a seekable stream, dropping read-ahead and any
+    /// partial line (a tailed file that was truncated starts over).
+    pub fn seek_to(&mut self, offset: u64) -> io::Result<()>
+    where
+        R: Seek,
+    {
+        self.inner.seek(SeekFrom::Start(offset))?;
+        self.offset = offset;
+        self.buf.clear();
+        self.pending_len = 0;
+        self.truncated = false;
+        Ok(())
     }
 
     fn finish_line(&mut self, had_newline: bool) -> Line {
