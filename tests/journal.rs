@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use common::{Running, Sandbox, logbus, path_str, read_string, repo_root, run_with, wait_for};
+use common::{Running, Sandbox, logbus, path_str, read_string, repo_root, run_with};
 use serde_json::{Value, json};
 
 /// Debian's path of the tool that writes journal files.
@@ -211,10 +211,36 @@ fn stop(mut running: Running) {
     assert_eq!(status.code(), Some(0), "stderr:\n{}", running.stderr());
 }
 
+/// Polls `cond` until it holds, failing at once (with the process log)
+/// when logbus exits, and after [`common::DEADLINE`] with the log, the
+/// errors and the events so far.
+fn wait_running(running: &mut Running, sb: &Sandbox, what: &str, mut cond: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !cond() {
+        if let Ok(Some(status)) = running.child.try_wait() {
+            panic!(
+                "logbus exited ({status}) while waiting for {what}; stderr:\n{}",
+                running.stderr()
+            );
+        }
+        if start.elapsed() > common::DEADLINE {
+            panic!(
+                "timed out waiting for {what}; errors: {:?}; events: {:?}; stderr:\n{}",
+                error_messages(sb),
+                messages(&lines_of(&sb.path("events.jsonl"))),
+                running.stderr_now()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 /// Waits until `events.jsonl` holds at least `n` events; returns them.
-fn wait_events(sb: &Sandbox, n: usize) -> Vec<Value> {
+fn wait_events(running: &mut Running, sb: &Sandbox, n: usize) -> Vec<Value> {
     let path = sb.path("events.jsonl");
-    wait_for(&format!("{n} events"), || lines_of(&path).len() >= n);
+    wait_running(running, sb, &format!("{n} events"), || {
+        lines_of(&path).len() >= n
+    });
     lines_of(&path)
 }
 
@@ -420,18 +446,18 @@ fn following_resumes_after_sigterm_without_repeats() {
     let entry = |i: u64| Entry::syslog(T0 + i * 1_000_000, "sshd", 7, &format!("m{i}"));
     write_journal(&journal, &[entry(1), entry(2)]);
     let config = pipeline(&sb, "files: [j/live.journal]\nstart_at: beginning");
-    let running = start(&config);
-    wait_events(&sb, 2);
+    let mut running = start(&config);
+    wait_events(&mut running, &sb, 2);
     // Entries written while journalctl follows the file.
     write_journal(&journal, &[entry(3), entry(4)]);
-    wait_events(&sb, 4);
+    wait_events(&mut running, &sb, 4);
     stop(running);
     // More than 10 while stopped: `--follow` alone would show only the
     // last 10 after the cursor.
     let more: Vec<Entry> = (5..=16).map(entry).collect();
     write_journal(&journal, &more);
-    let running = start(&config);
-    wait_events(&sb, 16);
+    let mut running = start(&config);
+    wait_events(&mut running, &sb, 16);
     stop(running);
     let want: Vec<String> = (1..=16).map(|i| format!("m{i}")).collect();
     assert_eq!(messages(&lines_of(&sb.path("events.jsonl"))), want);
@@ -451,12 +477,12 @@ fn start_at_end_skips_what_the_journal_already_holds() {
         ],
     );
     let config = pipeline(&sb, "files: [live.journal]");
-    let running = start(&config);
+    let mut running = start(&config);
     // journalctl may not have reached the end when the first probes are
     // written; those are then old too. Probe until one comes through.
     let mut probe = 0u64;
     let path = sb.path("events.jsonl");
-    wait_for("a probe written after the start", || {
+    wait_running(&mut running, &sb, "a probe written after the start", || {
         probe += 1;
         write_journal(
             &journal,
@@ -478,7 +504,7 @@ fn start_at_end_skips_what_the_journal_already_holds() {
     });
     // After the first probe through, every later probe comes through too.
     write_journal(&journal, &[Entry::syslog(t + 1000, "sshd", 1, "last")]);
-    wait_for("the last entry", || {
+    wait_running(&mut running, &sb, "the last entry", || {
         messages(&lines_of(&path)).last() == Some(&"last")
     });
     stop(running);
@@ -500,8 +526,8 @@ fn a_killed_journalctl_is_restarted_after_the_last_cursor() {
     let entry = |i: u64| Entry::syslog(T0 + i * 1_000_000, "sshd", 7, &format!("m{i}"));
     write_journal(&journal, &[entry(1), entry(2), entry(3)]);
     let config = pipeline(&sb, "files: [live.journal]\nstart_at: beginning");
-    let running = start(&config);
-    wait_events(&sb, 3);
+    let mut running = start(&config);
+    wait_events(&mut running, &sb, 3);
     let children = journalctl_children(running.pid());
     assert_eq!(children.len(), 1, "{children:?}");
     let (first_pid, first_args) = &children[0];
@@ -518,18 +544,23 @@ fn a_killed_journalctl_is_restarted_after_the_last_cursor() {
         .status()
         .expect("run kill");
     assert!(status.success());
-    wait_for("the death to be reported", || {
+    wait_running(&mut running, &sb, "the death to be reported", || {
         error_messages(&sb) == ["journalctl was killed by signal 9; restarting in 1s"]
     });
-    // The new journalctl starts after the last entry handed on.
+    // Written during the back-off, so that the new journalctl finds them
+    // when it opens the file. (Entries written while journalctl is between
+    // opening the journal and watching it are only seen at the next write:
+    // journalctl's own race, which a test must not stumble on.)
     let after = format!("--after-cursor={}", cursors(&journal)[2]);
-    wait_for("journalctl to be started again", || {
-        journalctl_children(running.pid())
+    write_journal(&journal, &[entry(4), entry(5)]);
+    // The new journalctl starts after the last entry handed on.
+    let pid = running.pid();
+    wait_running(&mut running, &sb, "journalctl to be started again", || {
+        journalctl_children(pid)
             .iter()
             .any(|(pid, args)| pid != first_pid && args.contains(&after))
     });
-    write_journal(&journal, &[entry(4), entry(5)]);
-    wait_events(&sb, 5);
+    wait_events(&mut running, &sb, 5);
     stop(running);
     assert_eq!(
         messages(&lines_of(&sb.path("events.jsonl"))),
@@ -546,9 +577,9 @@ fn a_failing_journalctl_is_reported_and_retried_until_it_works() {
     let sb = Sandbox::new();
     // The directory does not exist yet: journalctl fails at once.
     let config = pipeline(&sb, "directory: jdir\nstart_at: beginning");
-    let running = start(&config);
+    let mut running = start(&config);
     let dir = sb.path("jdir");
-    wait_for("the failure to be reported", || {
+    wait_running(&mut running, &sb, "the failure to be reported", || {
         error_messages(&sb).len() >= 2
     });
     let errors = error_messages(&sb);
@@ -562,17 +593,21 @@ fn a_failing_journalctl_is_reported_and_retried_until_it_works() {
             "journalctl exited with status 1; restarting in 1s".to_string(),
         ]
     );
+    // Made elsewhere and renamed into place: a journalctl starting just
+    // then sees no directory or a complete one (see the test above).
+    let staging = sb.path("staging/jdir");
     write_journal(
-        &dir.join("a.journal"),
+        &staging.join("a.journal"),
         &[Entry::syslog(T0, "sshd", 1, "finally")],
     );
-    assert_eq!(messages(&wait_events(&sb, 1)), ["finally"]);
+    std::fs::rename(&staging, &dir).expect("move the journal directory into place");
+    assert_eq!(messages(&wait_events(&mut running, &sb, 1)), ["finally"]);
     // A new file in the followed directory is read too.
     write_journal(
         &dir.join("b.journal"),
         &[Entry::syslog(T0 + 1_000_000, "sshd", 1, "new file")],
     );
-    wait_events(&sb, 2);
+    wait_events(&mut running, &sb, 2);
     stop(running);
     assert_eq!(
         messages(&lines_of(&sb.path("events.jsonl"))),
@@ -595,8 +630,10 @@ fn a_failing_journalctl_is_reported_and_retried_until_it_works() {
 fn a_missing_journalctl_is_an_error_event_and_retried() {
     let sb = Sandbox::new();
     let config = pipeline(&sb, "journalctl: no/such/journalctl");
-    let running = start(&config);
-    wait_for("two attempts", || error_messages(&sb).len() >= 2);
+    let mut running = start(&config);
+    wait_running(&mut running, &sb, "two attempts", || {
+        error_messages(&sb).len() >= 2
+    });
     // Still running: the input waits to try again.
     stop(running);
     let missing = sb.path("no/such/journalctl");
@@ -656,13 +693,19 @@ pipeline:
     module: file
     inChannels: [bans]
     path: bans.jsonl
+  seen:
+    module: file
+    inChannels: [auth]
+    path: events.jsonl
   errs:
     module: file
     inChannels: [errors]
     path: errors.jsonl
 ",
     );
-    let running = start(&config);
+    let mut running = start(&config);
+    // Once the first entry is through, journalctl watches the file.
+    wait_events(&mut running, &sb, 1);
     // The attack arrives while logbus follows the journal: the fixture's
     // entries, stamped now.
     let fixture = read_string(&repo_root().join("tests/data/journal/sshd-attack.export"));
@@ -681,7 +724,9 @@ pipeline:
     }
     write_export(&journal, &text);
     let bans_path = sb.path("bans.jsonl");
-    wait_for("the ban", || !lines_of(&bans_path).is_empty());
+    wait_running(&mut running, &sb, "the ban", || {
+        !lines_of(&bans_path).is_empty()
+    });
     stop(running);
     let bans = lines_of(&bans_path);
     assert_eq!(bans.len(), 1, "{bans:#?}");
@@ -689,6 +734,17 @@ pipeline:
     assert_eq!(ban["client"]["ip"], "192.0.2.10", "{ban:#}");
     assert_eq!(ban["fail2ban"]["group"], "ssh", "{ban:#}");
     assert_eq!(ban["fail2ban"]["rule"], "sshd-invalid-user", "{ban:#}");
+    // Every entry went through fail2ban, the cron one included (not sshd:
+    // no failure, no ban).
+    assert_eq!(
+        messages(&lines_of(&sb.path("events.jsonl"))),
+        [
+            "Accepted publickey for alice from 198.51.100.20 port 50000 ssh2",
+            "Connection from 192.0.2.10 port 40022 on 198.51.100.1 port 22",
+            "Invalid user x from 192.0.2.10 port 22",
+            "Invalid user y from 203.0.113.77 port 22",
+        ]
+    );
     assert_eq!(error_messages(&sb), Vec::<String>::new());
 }
 

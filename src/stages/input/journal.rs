@@ -719,8 +719,8 @@ impl Runner {
                 },
                 RunEnd::Exited(None) => "journalctl ended (its exit status is unknown)".into(),
             };
-            // A signal to the process group (Ctrl-C) may end journalctl
-            // just before the stop reaches us: that is no failure.
+            // journalctl ending as the pipeline stops (killed from outside
+            // in the same moment, say) is no failure worth reporting.
             if self.ctx.shutdown.is_set() {
                 return;
             }
