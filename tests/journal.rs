@@ -187,6 +187,10 @@ pipeline:
     module: file
     inChannels: [errors]
     path: errors.jsonl
+  stats-out:
+    module: file
+    inChannels: [stats]
+    path: stats.jsonl
 "
     ))
 }
@@ -796,6 +800,13 @@ fn bad_output_is_reported_never_fatal() {
             "journalctl printed a line that is not a JSON object: invalid type: sequence, expected a map at line 1 column 0",
             "journalctl: something went wrong",
         ]
+    );
+    let stats = lines_of(&sb.path("stats.jsonl"));
+    let jr = common::last_stats(&stats, "jr");
+    assert_eq!(
+        (&jr["lines_in"], &jr["events_out"], &jr["entries_skipped"]),
+        (&json!(1), &json!(1), &json!(4)),
+        "{jr:#}"
     );
     // The bad line rides along with its error.
     let bad = lines_of(&sb.path("errors.jsonl"));
