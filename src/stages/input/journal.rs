@@ -19,7 +19,7 @@
 //! In follow mode a journalctl that cannot be started, or that exits, is
 //! reported on `errors` (with what it wrote on stderr) and started again
 //! after a back-off (1 s, doubling up to 60 s; back to 1 s after a run that
-//! delivered entries), from the last cursor. In read-once mode
+//! delivered entries or lasted a minute), from the last cursor. In read-once mode
 //! (`follow: false`) the stage ends when journalctl does.
 
 use std::ffi::OsString;
