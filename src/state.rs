@@ -53,6 +53,18 @@ pub enum StateError {
     Query(#[from] rusqlite::Error),
 }
 
+/// How often opening the store is tried when SQLite reports a lock
+/// conflict that waiting cannot resolve (about 2.5 s in all).
+const SETUP_ATTEMPTS: u32 = 100;
+
+/// SQLite's "busy" / "locked".
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
 /// Where the store lives when `state_path` is not configured.
 pub const DEFAULT_STATE_PATH: &str = "/var/lib/logbus/state.db";
 
@@ -135,9 +147,35 @@ impl StateStore {
 
     fn init(mut conn: Connection, path: &Path) -> Result<Self, StateError> {
         conn.busy_timeout(BUSY_TIMEOUT)?;
+        // Stages open the store side by side at start (fail2ban, the inputs'
+        // checkpoints). Two connections setting up a new file can deadlock,
+        // and SQLite then answers "busy" at once instead of waiting; every
+        // step of the setup can simply be done again.
+        let mut attempts = 0;
+        loop {
+            match Self::set_up(&mut conn, path) {
+                Err(StateError::Query(e)) if is_busy(&e) && attempts < SETUP_ATTEMPTS => {
+                    attempts += 1;
+                    // Jitter, so that the contenders do not retry in step.
+                    std::thread::sleep(Duration::from_millis(5 + fastrand::u64(0..45)));
+                }
+                done => {
+                    done?;
+                    break;
+                }
+            }
+        }
+        Ok(Self {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Sets the file up (journal mode, tables, schema version); idempotent.
+    fn set_up(conn: &mut Connection, path: &Path) -> Result<(), StateError> {
         // WAL: readers (`logbus bans list`, sqlite3) never block the writer;
         // synchronous=FULL: a ban acknowledged is on disk, even after a crash.
-        set_wal(&conn)?;
+        set_wal(conn)?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         // One write transaction: two stages creating the file at once (the
         // fail2ban stage and an input's checkpoints) take turns.
@@ -178,8 +216,10 @@ impl StateStore {
             .and_then(|v| v.parse().ok());
         match found {
             None => {
+                // OR IGNORE: another stage may be creating the same new
+                // store at this moment and have written it first.
                 tx.execute(
-                    "INSERT INTO meta(key, value) VALUES ('schema_version', ?1)",
+                    "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?1)",
                     [SCHEMA_VERSION.to_string()],
                 )?;
             }
@@ -192,10 +232,7 @@ impl StateStore {
             Some(_) => {}
         }
         tx.commit()?;
-        Ok(Self {
-            conn,
-            path: path.to_path_buf(),
-        })
+        Ok(())
     }
 
     /// A transaction that takes the write lock at its start. Several
@@ -761,6 +798,30 @@ mod tests {
             let mut s = StateStore::open(&path).unwrap();
             s.expire(1, Duration::from_secs(1)).unwrap();
             t.join().unwrap();
+        }
+    }
+
+    /// Regression: stages opening a new store at the same moment (the
+    /// fail2ban stage and an input's checkpoints) both found no schema
+    /// version and both inserted it; the second failed on `meta.key`.
+    #[test]
+    fn a_new_store_may_be_opened_by_many_at_once() {
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("s.db");
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(4));
+            let opens: Vec<_> = (0..4)
+                .map(|_| {
+                    let (path, barrier) = (path.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        StateStore::open(&path).map(|_| ())
+                    })
+                })
+                .collect();
+            for o in opens {
+                o.join().unwrap().unwrap();
+            }
         }
     }
 
