@@ -10,7 +10,7 @@ set -euo pipefail
 
 # Debian packages the tests use for real (firewall, namespaces, journald,
 # `logger`, SQLite, helper scripts). Add new ones here.
-PACKAGES=(ipset nftables iptables iproute2 util-linux systemd-journal-remote sqlite3 python3 procps prometheus systemd)
+PACKAGES=(ipset nftables iptables iproute2 util-linux systemd-journal-remote sqlite3 python3 procps prometheus systemd fail2ban)
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 

@@ -3,11 +3,6 @@
 //! errors. The generated YAML is parsed and compared value by value; the
 //! diagnostics on stderr are compared line by line; `logbus check` must
 //! accept the output.
-//!
-//! `tail` and `journal` are placeholders in this tree ("not implemented
-//! yet"): `check` on pipelines using them is skipped with a printed reason
-//! until they land, and then asserted. Pipelines made with `--input file`
-//! and no journal jail are checked strictly now.
 
 mod common;
 
@@ -58,32 +53,8 @@ fn diagnostics(stderr: &str) -> (Vec<String>, String) {
     (lines, summary)
 }
 
-/// `logbus check` must accept the pipeline. While `tail`/`journal` are
-/// placeholders it refuses them; that (and only that) skips the assertion.
+/// `logbus check` must accept the pipeline.
 fn assert_checks(yaml: &str, what: &str) {
-    let sb = Sandbox::new();
-    let path = sb.config(yaml);
-    let out = check(&path);
-    if out.code != Some(0) {
-        let problems: Vec<&str> = out.stderr.lines().collect();
-        if !problems.is_empty()
-            && problems.iter().all(|l| {
-                l.contains("not implemented yet") && (l.contains("tail:") || l.contains("journal:"))
-            })
-        {
-            eprintln!(
-                "SKIPPED `logbus check` of {what}: the live inputs are not in this tree yet:\n{}",
-                out.stderr
-            );
-            return;
-        }
-        panic!("logbus check refused {what}:\n{}\n{yaml}", out.stderr);
-    }
-    assert!(out.stdout.contains(": ok ("), "{}", out.stdout);
-}
-
-/// Strict: for pipelines without `tail`/`journal`.
-fn assert_checks_now(yaml: &str, what: &str) {
     let sb = Sandbox::new();
     let out = check(&sb.config(yaml));
     assert_eq!(
@@ -92,6 +63,7 @@ fn assert_checks_now(yaml: &str, what: &str) {
         "logbus check refused {what}:\n{}\n{yaml}",
         out.stderr
     );
+    assert!(out.stdout.contains(": ok ("), "{}", out.stdout);
 }
 
 #[test]
@@ -201,7 +173,7 @@ fn debian_with_file_inputs_passes_check() {
         p["text-logs"],
         json!({"module": "file", "paths": ["/var/log/nginx/*error.log"]})
     );
-    assert_checks_now(&out.stdout, "the Debian import with --input file");
+    assert_checks(&out.stdout, "the Debian import with --input file");
 }
 
 #[test]
@@ -216,7 +188,7 @@ fn dry_run_keeps_the_firewall_out() {
     assert!(doc.get("state_path").is_none() && doc.get("control_socket").is_none());
     let (diags, _) = diagnostics(&out.stderr);
     assert!(diags.contains(&"note: backend: dry-run as asked; the ban actions would give `nftables` ([sshd] nftables-multiport; [postfix] nftables-multiport); the other jails' firewalls ([nginx-http-auth] iptables-ipset-proto6) are not used: one backend serves the stage".to_string()), "{diags:#?}");
-    assert_checks_now(&out.stdout, "the Debian import with --dry-run");
+    assert_checks(&out.stdout, "the Debian import with --dry-run");
 }
 
 #[test]
@@ -485,7 +457,7 @@ fn environment_references_in_paths_stay_literal() {
         serde_yaml_ng::from_value::<Vec<String>>(paths.clone()).expect("a list"),
         ["/srv/${HOME}/sshd.log"]
     );
-    assert_checks_now(&out.stdout, "a path with `${`");
+    assert_checks(&out.stdout, "a path with `${`");
     // Not a syslog file by name: parse-syslog passes other lines on as text.
     let p = parse(&out.stdout)["pipeline"].clone();
     assert_eq!(
@@ -515,7 +487,7 @@ fn unknown_ban_action_only_gives_dry_run() {
             "not translated: backend: no jail bans through a firewall logbus drives (iptables, ipset, nftables, firewalld, ufw): the backend is dry-run, bans are only logged; set backend.type",
         ]
     );
-    assert_checks_now(&out.stdout, "a dry-run import");
+    assert_checks(&out.stdout, "a dry-run import");
 }
 
 /// fail2ban's own configuration reader (Debian's `fail2ban` package), run
