@@ -7,6 +7,7 @@
 pub mod condition;
 pub mod config;
 pub mod control;
+pub mod defaults;
 pub mod duration;
 pub mod event;
 pub mod fail2ban;

@@ -30,13 +30,17 @@ struct Cli {
 enum Command {
     /// Run a pipeline until its inputs end or SIGINT/SIGTERM.
     Run {
-        /// The pipeline file (YAML).
-        config: PathBuf,
+        /// The pipeline file (YAML). Default: /etc/logbus/logbus.yml, else the
+        /// built-in default pipeline for this machine.
+        config: Option<PathBuf>,
+        /// Print the built-in default pipeline (as YAML) and exit.
+        #[arg(long, conflicts_with = "config")]
+        print_default: bool,
     },
     /// Validate a pipeline without running it and print its graph.
     Check {
-        /// The pipeline file (YAML).
-        config: PathBuf,
+        /// The pipeline file (YAML). Default: as for `run`.
+        config: Option<PathBuf>,
     },
     /// Translate a fail2ban configuration (jails, filters, actions) into a
     /// pipeline, written to stdout; what cannot be translated goes to stderr.
@@ -158,8 +162,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     cli::logging::init(cli.verbose, cli.quiet);
     let result = match cli.command {
-        Command::Run { config } => cli::run::run(&config),
-        Command::Check { config } => cli::check::check(&config),
+        Command::Run {
+            print_default: true,
+            ..
+        } => cli::run::print_default(),
+        Command::Run { config, .. } => cli::run::run(&cli::run::Source::from_arg(config)),
+        Command::Check { config } => cli::check::check(&cli::run::Source::from_arg(config)),
         Command::ImportFail2ban {
             dir,
             input,

@@ -43,3 +43,19 @@ fn unit_passes_systemd_analyze_verify() {
         );
     }
 }
+
+#[test]
+fn example_config_passes_check() {
+    let path = repo_root().join("packaging/logbus.yml.example");
+    let out = Command::new(env!("CARGO_BIN_EXE_logbus"))
+        .arg("check")
+        .arg(&path)
+        .output()
+        .expect("run logbus");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(": ok (8 stages)"));
+}

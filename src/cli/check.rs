@@ -1,16 +1,15 @@
-//! `logbus check FILE`.
+//! `logbus check [FILE]`.
 
-use std::path::Path;
 use std::process::ExitCode;
 
-use super::run::load;
+use super::run::{Source, load};
 
 /// Validates the pipeline and prints its graph; exit 1 when invalid.
-pub fn check(path: &Path) -> anyhow::Result<ExitCode> {
-    match load(path) {
-        Ok(pipeline) => {
+pub fn check(source: &Source) -> anyhow::Result<ExitCode> {
+    match load(source) {
+        Ok((pipeline, name)) => {
             print!("{}", pipeline.describe());
-            println!("{}: ok ({} stages)", path.display(), pipeline.stages.len());
+            println!("{name}: ok ({} stages)", pipeline.stages.len());
             Ok(ExitCode::SUCCESS)
         }
         Err(()) => Ok(ExitCode::from(1)),
