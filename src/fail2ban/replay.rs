@@ -57,15 +57,27 @@ impl LineParser {
     /// rules. `None` when no rule can match the line.
     pub fn parse(&mut self, raw: &str) -> Option<(Event, Option<LogTime>, Candidates)> {
         let (event, time, early) = match self.input {
-            InputKind::Syslog => match self.syslog.parse(raw) {
-                Some(rec) => {
+            InputKind::Syslog => match self.syslog.parse_lazy(raw) {
+                Some((rec, raw_time)) => {
                     let early = self.scanner.scan_line(rec.app_name, rec.message);
                     if early.as_ref().is_some_and(Candidates::is_empty) {
                         return None;
                     }
+                    // Only lines that may match pay for the time.
+                    let time = match raw_time {
+                        Some(t) => match t.resolve(self.syslog.context()) {
+                            Some(t) => Some(t),
+                            // An impossible date (Feb 30): not syslog after all.
+                            None => {
+                                let parsed = self.text(raw)?;
+                                return self.finish(parsed);
+                            }
+                        },
+                        None => None,
+                    };
                     let mut e = Event::new();
                     rec.apply_without_time(&mut e);
-                    (e, rec.timestamp, early)
+                    (e, time, early)
                 }
                 None => self.text(raw)?,
             },
@@ -80,6 +92,14 @@ impl LineParser {
             },
             InputKind::Text => self.text(raw)?,
         };
+        self.finish((event, time, early))
+    }
+
+    /// Scans the whole event when the line alone could not say.
+    fn finish(
+        &mut self,
+        (event, time, early): (Event, Option<LogTime>, Option<Candidates>),
+    ) -> Option<(Event, Option<LogTime>, Candidates)> {
         let candidates = match early {
             Some(c) => c,
             None => self.scanner.scan_event(&event),

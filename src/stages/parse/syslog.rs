@@ -110,6 +110,22 @@ impl SyslogParser {
         Self { ctx }
     }
 
+    /// Like [`parse`](Self::parse), with the timestamp left unresolved:
+    /// resolving it (year, time zone) costs more than the rest of the
+    /// parse, and `logbus match` needs it only for failure lines.
+    pub(crate) fn parse_lazy<'a>(
+        &self,
+        line: &'a str,
+    ) -> Option<(SyslogRecord<'a>, Option<RawTime>)> {
+        let Scanned { record, time } = scan(line)?;
+        Some((record, time.map(|(raw, _)| raw)))
+    }
+
+    /// The context timestamps are resolved with.
+    pub(crate) fn context(&self) -> &TimeContext {
+        &self.ctx
+    }
+
     /// Parses one line (a trailing CR/LF is ignored); `None` when it is not
     /// syslog or its timestamp is an impossible date.
     pub fn parse<'a>(&self, line: &'a str) -> Option<SyslogRecord<'a>> {
