@@ -28,9 +28,9 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::common::{LineField, TimestampCache, default_field, put};
-use crate::event::{Batch, Event, FieldPath};
-use crate::pipeline::{BuildContext, BuildError, BuiltStage, Outbox, Processor, StageCounters};
+use super::common::{LineField, LineParserStage, TimestampCache, default_field, put};
+use crate::event::{Event, FieldPath};
+use crate::pipeline::{BuildContext, BuildError, BuiltStage, Outbox, StageCounters};
 use crate::stages::{Module, ModuleKind};
 use crate::timestamp::{self, LogTime, RawTime, TimeContext, TimeFormat};
 
@@ -519,18 +519,13 @@ impl AccessLogStage {
     }
 }
 
-impl Processor for AccessLogStage {
-    fn process(&mut self, event: Event, out: &mut Outbox) {
-        let n = self.handle(event, out);
-        StageCounters::add(&self.counters.bytes_in, n as u64);
+impl LineParserStage for AccessLogStage {
+    fn handle(&mut self, event: Event, out: &mut Outbox) -> usize {
+        AccessLogStage::handle(self, event, out)
     }
 
-    fn process_batch(&mut self, batch: Batch, out: &mut Outbox) {
-        let mut bytes = 0;
-        for event in batch {
-            bytes += self.handle(event, out);
-        }
-        StageCounters::add(&self.counters.bytes_in, bytes as u64);
+    fn counters(&self) -> &StageCounters {
+        &self.counters
     }
 }
 

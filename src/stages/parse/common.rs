@@ -5,8 +5,8 @@ use std::sync::LazyLock;
 
 use serde_json::{Map, Value};
 
-use crate::event::{Event, FieldPath, fields};
-use crate::pipeline::Outbox;
+use crate::event::{Batch, Event, FieldPath, fields};
+use crate::pipeline::{Outbox, Processor, StageCounters};
 
 /// `event.original`: the raw line, when `keep_original` asks for it.
 pub(crate) static EVENT_ORIGINAL: LazyLock<FieldPath> = LazyLock::new(|| {
@@ -339,5 +339,30 @@ pub(crate) mod testing {
         pub(crate) fn line(&mut self, line: &str) -> Outbox {
             self.run(vec![Event::from_message(line)])
         }
+    }
+}
+
+/// A parser stage: handles one event, says how many bytes of text it
+/// parsed. The batch loop and the `bytes_in` counter are the same for every
+/// parser, so they live here once.
+pub(crate) trait LineParserStage: Send + 'static {
+    /// Parses one event, emits it (or reports it); returns the bytes looked at.
+    fn handle(&mut self, event: Event, out: &mut Outbox) -> usize;
+    /// The stage's counters.
+    fn counters(&self) -> &StageCounters;
+}
+
+impl<T: LineParserStage> Processor for T {
+    fn process(&mut self, event: Event, out: &mut Outbox) {
+        let n = self.handle(event, out);
+        StageCounters::add(&self.counters().bytes_in, n as u64);
+    }
+
+    fn process_batch(&mut self, batch: Batch, out: &mut Outbox) {
+        let mut bytes = 0;
+        for event in batch {
+            bytes += self.handle(event, out);
+        }
+        StageCounters::add(&self.counters().bytes_in, bytes as u64);
     }
 }

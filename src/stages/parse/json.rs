@@ -10,9 +10,9 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::common::{LineField, default_field, json_kind};
-use crate::event::{Batch, Event, FieldPath};
-use crate::pipeline::{BuildContext, BuildError, BuiltStage, Outbox, Processor, StageCounters};
+use super::common::{LineField, LineParserStage, default_field, json_kind};
+use crate::event::{Event, FieldPath};
+use crate::pipeline::{BuildContext, BuildError, BuiltStage, Outbox, StageCounters};
 use crate::stages::{Module, ModuleKind};
 
 /// Registry entry.
@@ -109,18 +109,13 @@ impl JsonStage {
     }
 }
 
-impl Processor for JsonStage {
-    fn process(&mut self, event: Event, out: &mut Outbox) {
-        let n = self.handle(event, out);
-        StageCounters::add(&self.counters.bytes_in, n as u64);
+impl LineParserStage for JsonStage {
+    fn handle(&mut self, event: Event, out: &mut Outbox) -> usize {
+        JsonStage::handle(self, event, out)
     }
 
-    fn process_batch(&mut self, batch: Batch, out: &mut Outbox) {
-        let mut bytes = 0;
-        for event in batch {
-            bytes += self.handle(event, out);
-        }
-        StageCounters::add(&self.counters.bytes_in, bytes as u64);
+    fn counters(&self) -> &StageCounters {
+        &self.counters
     }
 }
 

@@ -48,9 +48,9 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::common::{LineField, TimestampCache, default_field, put, subrange};
-use crate::event::{Batch, Event, FieldPath, fields};
-use crate::pipeline::{BuildContext, BuildError, BuiltStage, Outbox, Processor, StageCounters};
+use super::common::{LineField, LineParserStage, TimestampCache, default_field, put, subrange};
+use crate::event::{Event, FieldPath, fields};
+use crate::pipeline::{BuildContext, BuildError, BuiltStage, Outbox, StageCounters};
 use crate::stages::{Module, ModuleKind};
 use crate::timestamp::{self, LogTime, RawTime, TimeContext, TimeFormat};
 
@@ -723,18 +723,13 @@ impl SyslogStage {
     }
 }
 
-impl Processor for SyslogStage {
-    fn process(&mut self, event: Event, out: &mut Outbox) {
-        let n = self.handle(event, out);
-        StageCounters::add(&self.counters.bytes_in, n as u64);
+impl LineParserStage for SyslogStage {
+    fn handle(&mut self, event: Event, out: &mut Outbox) -> usize {
+        SyslogStage::handle(self, event, out)
     }
 
-    fn process_batch(&mut self, batch: Batch, out: &mut Outbox) {
-        let mut bytes = 0;
-        for event in batch {
-            bytes += self.handle(event, out);
-        }
-        StageCounters::add(&self.counters.bytes_in, bytes as u64);
+    fn counters(&self) -> &StageCounters {
+        &self.counters
     }
 }
 
