@@ -120,24 +120,34 @@ impl Input for FileInput {
     }
 }
 
+/// The `paths` and `max_line_bytes` options of the file inputs (`file`,
+/// `tail`), checked, with every path or glob resolved by `resolve`.
+pub(super) fn sources<S>(
+    ctx: &BuildContext,
+    paths: &[String],
+    max_line_bytes: usize,
+    resolve: impl Fn(&BuildContext, &str) -> Result<S, String>,
+) -> Result<Vec<S>, BuildError> {
+    if max_line_bytes == 0 {
+        return Err(BuildError::field("max_line_bytes", "must be at least 1"));
+    }
+    if paths.is_empty() {
+        return Err(BuildError::field(
+            "paths",
+            "needs at least one file or glob",
+        ));
+    }
+    paths
+        .iter()
+        .enumerate()
+        .map(|(i, p)| resolve(ctx, p).map_err(|m| BuildError::field(format!("paths.{i}"), m)))
+        .collect()
+}
+
 impl FileInput {
     fn configure(ctx: &BuildContext) -> Result<Self, BuildError> {
         let cfg: FileInputConfig = ctx.options()?;
-        if cfg.max_line_bytes == 0 {
-            return Err(BuildError::field("max_line_bytes", "must be at least 1"));
-        }
-        if cfg.paths.is_empty() {
-            return Err(BuildError::field(
-                "paths",
-                "needs at least one file or glob",
-            ));
-        }
-        let sources = cfg
-            .paths
-            .iter()
-            .enumerate()
-            .map(|(i, p)| source(ctx, p).map_err(|m| BuildError::field(format!("paths.{i}"), m)))
-            .collect::<Result<Vec<_>, _>>()?;
+        let sources = sources(ctx, &cfg.paths, cfg.max_line_bytes, source)?;
         Ok(Self {
             sources,
             max_line_bytes: cfg.max_line_bytes,

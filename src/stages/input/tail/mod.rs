@@ -147,24 +147,10 @@ struct TailInput {
 impl TailInput {
     fn configure(ctx: &BuildContext) -> Result<Self, BuildError> {
         let cfg: TailConfig = ctx.options()?;
-        if cfg.max_line_bytes == 0 {
-            return Err(BuildError::field("max_line_bytes", "must be at least 1"));
-        }
-        if cfg.paths.is_empty() {
-            return Err(BuildError::field(
-                "paths",
-                "needs at least one file or glob",
-            ));
-        }
+        let sources = file::sources(ctx, &cfg.paths, cfg.max_line_bytes, source)?;
         if cfg.poll_interval.0 < MIN_POLL {
             return Err(BuildError::field("poll_interval", "must be at least 10ms"));
         }
-        let sources = cfg
-            .paths
-            .iter()
-            .enumerate()
-            .map(|(i, p)| source(ctx, p).map_err(|m| BuildError::field(format!("paths.{i}"), m)))
-            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             settings: follower::Settings {
                 stage: ctx.stage.to_string(),
