@@ -87,7 +87,7 @@ pub fn run(args: &MatchArgs) -> anyhow::Result<ExitCode> {
     let mut summary = Summary::default();
     let mut missed: Vec<(u64, String)> = Vec::new();
     let started = Instant::now();
-    let background = parse_in_background(reader, MAX_LINE, parser);
+    let background = parse_in_background(reader, MAX_LINE, parser, args.print_missed);
     for chunk in background.lines.iter() {
         let mut chunk = chunk.with_context(|| format!("cannot read {}", args.file.display()))?;
         for line in chunk.iter_mut() {

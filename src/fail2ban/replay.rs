@@ -123,7 +123,8 @@ impl LineParser {
 pub struct ParsedLine {
     /// 1-based line number (every line counts, comments and blanks too).
     pub number: u64,
-    /// The text, for `--print-missed`.
+    /// The text of a line no rule matched, when asked for (`--print-missed`);
+    /// empty otherwise.
     pub text: String,
     /// What the line is.
     pub kind: LineKind,
@@ -154,6 +155,7 @@ pub fn parse_in_background<R: Read + Send + 'static>(
     reader: R,
     max_line: usize,
     mut parser: LineParser,
+    keep_missed: bool,
 ) -> Background {
     let (tx, rx) = mpsc::sync_channel(8);
     let (spent_tx, spent_rx) = mpsc::sync_channel::<Vec<ParsedLine>>(16);
@@ -166,10 +168,10 @@ pub fn parse_in_background<R: Read + Send + 'static>(
         let mut chunk = Vec::with_capacity(CHUNK);
         let mut number = 0u64;
         loop {
-            match lines.next_line(true) {
-                Ok(Some(line)) => {
+            // Lines are read by reference: most are never kept.
+            match lines.next_text(true) {
+                Ok(Some(text)) => {
                     number += 1;
-                    let text = line.text;
                     // Comment and blank lines are not log lines (annotated
                     // sample logs carry both).
                     let kind = if text.trim().is_empty() || text.starts_with('#') {
@@ -179,6 +181,11 @@ pub fn parse_in_background<R: Read + Send + 'static>(
                             Some((e, t, c)) => LineKind::Event(e, t, c),
                             None => LineKind::NoMatch,
                         }
+                    };
+                    let text = if keep_missed && !matches!(kind, LineKind::Skip) {
+                        text.into_owned()
+                    } else {
+                        String::new()
                     };
                     chunk.push(ParsedLine { number, text, kind });
                     if chunk.len() == CHUNK {

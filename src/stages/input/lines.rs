@@ -1,6 +1,7 @@
 //! Splitting a byte stream into lines, safely: bounded line length, invalid
 //! UTF-8 replaced, CR before LF dropped, byte offsets tracked.
 
+use std::borrow::Cow;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::sync::atomic::Ordering;
 
@@ -87,6 +88,34 @@ impl<R: Read> LineReader<R> {
     /// newline is returned when `take_partial` is set; otherwise it stays
     /// pending (a tailed file may still be written), and `None` is returned.
     pub fn next_line(&mut self, take_partial: bool) -> io::Result<Option<Line>> {
+        Ok(self
+            .read_raw(take_partial)?
+            .map(|had_newline| self.finish_line(had_newline)))
+    }
+
+    /// Like [`next_line`](Self::next_line), but the text borrows the
+    /// reader's buffer when it is valid UTF-8: no allocation per line, for
+    /// callers that look at most lines and keep few (`logbus match`).
+    pub fn next_text(&mut self, take_partial: bool) -> io::Result<Option<Cow<'_, str>>> {
+        let Some(had_newline) = self.read_raw(take_partial)? else {
+            return Ok(None);
+        };
+        if had_newline && self.buf.last() == Some(&b'\r') && !self.truncated {
+            self.buf.pop();
+        }
+        self.offset += self.pending_len;
+        self.pending_len = 0;
+        self.truncated = false;
+        Ok(Some(String::from_utf8_lossy(&self.buf)))
+    }
+
+    /// Reads the next line's bytes into `buf`; `Some(had_newline)` once a
+    /// line is complete (or, with `take_partial`, at the end of the stream).
+    fn read_raw(&mut self, take_partial: bool) -> io::Result<Option<bool>> {
+        if self.pending_len == 0 {
+            // The last line may still sit there (returned by reference).
+            self.buf.clear();
+        }
         loop {
             let chunk = match self.inner.fill_buf() {
                 Ok(c) => c,
@@ -95,7 +124,7 @@ impl<R: Read> LineReader<R> {
             };
             if chunk.is_empty() {
                 if take_partial && self.pending_len > 0 {
-                    return Ok(Some(self.finish_line(false)));
+                    return Ok(Some(false));
                 }
                 return Ok(None);
             }
@@ -112,7 +141,7 @@ impl<R: Read> LineReader<R> {
             self.pending_len += used as u64;
             self.inner.consume(used);
             if done {
-                return Ok(Some(self.finish_line(true)));
+                return Ok(Some(true));
             }
         }
     }
@@ -364,6 +393,20 @@ mod tests {
         let sizes = batch_sizes(b"short line\n".repeat(n));
         let counts: Vec<usize> = sizes.iter().map(|s| s.0).collect();
         assert_eq!(counts, [BATCH_SIZE, BATCH_SIZE, 76]);
+    }
+
+    #[test]
+    fn text_by_reference_matches_owned_lines() {
+        let input = b"one\r\ntwo \xff\n\nlong line here\nlast";
+        let owned: Vec<String> = all(input, 6, true).into_iter().map(|l| l.text).collect();
+        let mut r = LineReader::new(io::BufReader::with_capacity(3, &input[..]), 6, 0);
+        let mut borrowed = Vec::new();
+        while let Some(t) = r.next_text(true).unwrap() {
+            borrowed.push(t.into_owned());
+        }
+        assert_eq!(borrowed, owned);
+        assert_eq!(borrowed, ["one", "two \u{fffd}", "", "long l", "last"]);
+        assert_eq!(r.offset(), input.len() as u64);
     }
 
     #[test]
