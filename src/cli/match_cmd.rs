@@ -73,7 +73,7 @@ pub fn run(args: &MatchArgs) -> anyhow::Result<ExitCode> {
         ctx = ctx.with_year(y);
     }
     let mut engine = engine;
-    let parser = LineParser::for_engine(&engine, ctx);
+    let parser = LineParser::for_engine(&engine, ctx.clone());
     let reader: Box<dyn std::io::Read + Send> = if args.file.as_os_str() == "-" {
         Box::new(std::io::stdin())
     } else {
@@ -111,7 +111,15 @@ pub fn run(args: &MatchArgs) -> anyhow::Result<ExitCode> {
                     *summary.per_rule.entry(rule.id.clone()).or_default() += 1;
                     *summary.per_ip.entry(f.ip.to_string()).or_default() += 1;
                     if args.json {
-                        write_json_line(&mut out, line.number, f.ip, &rule.id, &rule.group, time)?;
+                        let time = time.and_then(|t| t.resolve(&ctx));
+                        write_json_line(
+                            &mut out,
+                            line.number,
+                            f.ip,
+                            &rule.id,
+                            &rule.group,
+                            time.as_ref(),
+                        )?;
                     }
                 }
                 Verdict::Ignored(_) => summary.ignored += 1,

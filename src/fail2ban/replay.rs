@@ -15,10 +15,38 @@ use crate::event::Event;
 use crate::stages::input::lines::LineReader;
 use crate::stages::parse::access_log::{AccessLogFormat, AccessLogParser};
 use crate::stages::parse::syslog::SyslogParser;
-use crate::timestamp::{self, LogTime, TimeContext};
+use crate::timestamp::{self, LogTime, RawTime, TimeContext};
 
 /// Lines handed from the parsing thread to the judge at once.
 const CHUNK: usize = 256;
+
+/// A line's time, resolved (year, zone) only when someone asks: most lines
+/// judged are not failures, and resolving costs more than parsing.
+#[derive(Debug, Clone)]
+pub struct LineTime(TimeState);
+
+#[derive(Debug, Clone)]
+enum TimeState {
+    Resolved(LogTime),
+    Raw(RawTime),
+}
+
+impl LineTime {
+    /// The time, year and zone from `ctx` (the parser's) where the line
+    /// has none; `None` for an impossible date (Feb 30).
+    pub fn resolve(&self, ctx: &TimeContext) -> Option<LogTime> {
+        match &self.0 {
+            TimeState::Resolved(t) => Some(t.clone()),
+            TimeState::Raw(raw) => raw.resolve(ctx),
+        }
+    }
+}
+
+impl From<LogTime> for LineTime {
+    fn from(t: LogTime) -> Self {
+        Self(TimeState::Resolved(t))
+    }
+}
 
 /// Turns raw lines into the events rules see.
 #[derive(Debug, Clone)]
@@ -55,7 +83,7 @@ impl LineParser {
     /// The event the rules see, its time (not rendered: most lines match
     /// nothing, and rendering costs more than parsing) and the candidate
     /// rules. `None` when no rule can match the line.
-    pub fn parse(&mut self, raw: &str) -> Option<(Event, Option<LogTime>, Candidates)> {
+    pub fn parse(&mut self, raw: &str) -> Option<(Event, Option<LineTime>, Candidates)> {
         let (event, time, early) = match self.input {
             InputKind::Syslog => match self.syslog.parse_lazy(raw) {
                 Some((rec, raw_time)) => {
@@ -63,18 +91,7 @@ impl LineParser {
                     if early.as_ref().is_some_and(Candidates::is_empty) {
                         return None;
                     }
-                    // Only lines that may match pay for the time.
-                    let time = match raw_time {
-                        Some(t) => match t.resolve(self.syslog.context()) {
-                            Some(t) => Some(t),
-                            // An impossible date (Feb 30): not syslog after all.
-                            None => {
-                                let parsed = self.text(raw)?;
-                                return self.finish(parsed);
-                            }
-                        },
-                        None => None,
-                    };
+                    let time = raw_time.map(|t| LineTime(TimeState::Raw(t)));
                     let mut e = Event::new();
                     rec.apply_without_time(&mut e);
                     (e, time, early)
@@ -86,7 +103,7 @@ impl LineParser {
                     // Rules see the parsed fields and, in `message`, the line.
                     let mut e = Event::from_message(raw);
                     rec.apply_without_time(&mut e);
-                    (e, rec.timestamp, None)
+                    (e, rec.timestamp.map(LineTime::from), None)
                 }
                 None => self.text(raw)?,
             },
@@ -98,8 +115,8 @@ impl LineParser {
     /// Scans the whole event when the line alone could not say.
     fn finish(
         &mut self,
-        (event, time, early): (Event, Option<LogTime>, Option<Candidates>),
-    ) -> Option<(Event, Option<LogTime>, Candidates)> {
+        (event, time, early): (Event, Option<LineTime>, Option<Candidates>),
+    ) -> Option<(Event, Option<LineTime>, Candidates)> {
         let candidates = match early {
             Some(c) => c,
             None => self.scanner.scan_event(&event),
@@ -108,12 +125,12 @@ impl LineParser {
     }
 
     /// A line that is not syslog or access log: all of it is the message.
-    fn text(&mut self, raw: &str) -> Option<(Event, Option<LogTime>, Option<Candidates>)> {
+    fn text(&mut self, raw: &str) -> Option<(Event, Option<LineTime>, Option<Candidates>)> {
         let early = self.scanner.scan_line(None, raw);
         if early.as_ref().is_some_and(Candidates::is_empty) {
             return None;
         }
-        let time = timestamp::find(raw, &self.ctx).map(|(t, _)| t);
+        let time = timestamp::find(raw, &self.ctx).map(|(t, _)| LineTime::from(t));
         Some((Event::from_message(raw), time, early))
     }
 }
@@ -138,7 +155,7 @@ pub enum LineKind {
     /// A log line no rule can match.
     NoMatch,
     /// A log line for the rules, with its time and candidate rules.
-    Event(Event, Option<LogTime>, Candidates),
+    Event(Event, Option<LineTime>, Candidates),
 }
 
 /// The two ends the judging side holds: parsed chunks in, spent chunks back.

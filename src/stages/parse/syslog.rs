@@ -121,11 +121,6 @@ impl SyslogParser {
         Some((record, time.map(|(raw, _)| raw)))
     }
 
-    /// The context timestamps are resolved with.
-    pub(crate) fn context(&self) -> &TimeContext {
-        &self.ctx
-    }
-
     /// Parses one line (a trailing CR/LF is ignored); `None` when it is not
     /// syslog or its timestamp is an impossible date.
     pub fn parse<'a>(&self, line: &'a str) -> Option<SyslogRecord<'a>> {
