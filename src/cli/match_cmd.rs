@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use logbus::fail2ban::engine::RuleEngine;
+use logbus::fail2ban::engine::{RuleEngine, RuleRef};
 use logbus::fail2ban::engine::Verdict;
 use logbus::fail2ban::load_rules;
 use logbus::fail2ban::replay::{LineKind, LineParser, parse_in_background};
@@ -44,8 +44,8 @@ struct Summary {
     helper: u64,
     ignored: u64,
     bad_address: u64,
-    per_rule: HashMap<String, u64>,
-    per_ip: HashMap<String, u64>,
+    per_rule: HashMap<RuleRef, u64>,
+    per_ip: HashMap<std::net::IpAddr, u64>,
 }
 
 /// Runs the match and prints the report.
@@ -108,8 +108,8 @@ pub fn run(args: &MatchArgs) -> anyhow::Result<ExitCode> {
                 Verdict::Failure(f) => {
                     summary.matched += 1;
                     let rule = engine.rule(f.rule);
-                    *summary.per_rule.entry(rule.id.clone()).or_default() += 1;
-                    *summary.per_ip.entry(f.ip.to_string()).or_default() += 1;
+                    *summary.per_rule.entry(f.rule).or_default() += 1;
+                    *summary.per_ip.entry(f.ip).or_default() += 1;
                     if args.json {
                         let time = time.and_then(|t| t.resolve(&ctx));
                         write_json_line(
@@ -190,13 +190,13 @@ fn print_summary(
     writeln!(out)?;
     writeln!(out, "Failures: {} total", s.matched)?;
     writeln!(out, "|-  #) [# of hits] rule")?;
-    for (i, (_, rule)) in engine.rules().enumerate() {
-        let hits = s.per_rule.get(&rule.id).copied().unwrap_or(0);
+    for (i, (r, rule)) in engine.rules().enumerate() {
+        let hits = s.per_rule.get(&r).copied().unwrap_or(0);
         writeln!(out, "|  {:>2}) [{hits}] {}", i + 1, rule.id)?;
     }
     writeln!(out, "`-")?;
     writeln!(out)?;
-    let mut ips: Vec<(&String, &u64)> = s.per_ip.iter().collect();
+    let mut ips: Vec<(&std::net::IpAddr, &u64)> = s.per_ip.iter().collect();
     ips.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
     writeln!(out, "Addresses: {} distinct", ips.len())?;
     for (ip, n) in ips.iter().take(10) {
