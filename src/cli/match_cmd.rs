@@ -9,8 +9,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use logbus::fail2ban::engine::{RuleEngine, RuleRef};
 use logbus::fail2ban::engine::Verdict;
+use logbus::fail2ban::engine::{RuleEngine, RuleRef};
 use logbus::fail2ban::load_rules;
 use logbus::fail2ban::replay::{LineKind, LineParser, parse_in_background};
 use logbus::fail2ban::rules::RuleSource;

@@ -471,13 +471,21 @@ fn push_set(out: &mut Candidates, si: usize, mut cands: Vec<Candidate>) {
 }
 
 fn session_key(paths: &[FieldPath], optional: &[FieldPath], event: &Event) -> Option<String> {
-    let mut key = String::new();
+    let mut key = String::with_capacity(48);
     let mut present = false;
     for p in paths {
         match event.get(p) {
             Some(v) => {
                 present = true;
-                key.push_str(&value_to_text(v));
+                // Numbers (pids) written in place: this runs on every
+                // candidate line.
+                match v {
+                    serde_json::Value::String(t) => key.push_str(t),
+                    serde_json::Value::Number(n) => {
+                        let _ = std::fmt::Write::write_fmt(&mut key, format_args!("{n}"));
+                    }
+                    other => key.push_str(&value_to_text(other)),
+                }
             }
             None if optional.contains(p) => {}
             None => return None,
