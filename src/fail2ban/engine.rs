@@ -119,11 +119,6 @@ impl RuleEngine {
         &self.sets[r.set].rules.rules[r.rule]
     }
 
-    /// The set a reference points into.
-    pub fn set(&self, r: RuleRef) -> &RuleSet {
-        &self.sets[r.set].rules
-    }
-
     /// All sets.
     pub fn sets(&self) -> impl Iterator<Item = &RuleSet> {
         self.sets.iter().map(|s| &s.rules)

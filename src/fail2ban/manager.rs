@@ -150,11 +150,6 @@ impl BanManager {
         self.tracker.len()
     }
 
-    /// The tracker's evictions.
-    pub fn evicted(&self) -> u64 {
-        self.tracker.evicted()
-    }
-
     /// Active bans.
     pub fn active_bans(&self) -> usize {
         self.book.active_count()
@@ -470,13 +465,6 @@ impl BanManager {
     /// True when `ip` is allow-listed.
     pub fn is_allowed(&self, ip: IpAddr) -> bool {
         self.allow.contains(ip)
-    }
-
-    /// The ban time a fresh ban in `group` would get (for display).
-    pub fn bantime(&self, group: &str) -> Option<Span> {
-        self.group_index
-            .get(group)
-            .map(|&i| self.groups[usize::from(i)].bantime)
     }
 }
 

@@ -70,17 +70,4 @@ impl Emitter {
     pub fn port_count(&self) -> usize {
         self.ports.len()
     }
-
-    /// True when nothing reads any port (e.g. a stage whose only outputs went away).
-    pub fn is_closed(&self) -> bool {
-        self.ports.iter().all(Vec::is_empty)
-    }
-
-    /// An emitter that discards everything (for running a stage alone).
-    pub fn discard(counters: Arc<StageCounters>) -> Self {
-        Self {
-            ports: Vec::new(),
-            counters,
-        }
-    }
 }

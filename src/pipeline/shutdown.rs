@@ -28,12 +28,6 @@ impl ShutdownTrigger {
 }
 
 impl Shutdown {
-    /// A signal that never fires (for tools that run a stage on their own).
-    pub fn never() -> Self {
-        let (_tx, rx) = watch::channel(false);
-        Self { rx }
-    }
-
     /// True once the stop was asked for.
     pub fn is_set(&self) -> bool {
         *self.rx.borrow()
