@@ -38,7 +38,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
-use super::lines::BATCH_BYTES;
+use super::lines::{BATCH_BYTES, take_line_piece};
 use crate::event::{Batch, Event, FieldPath};
 use crate::pipeline::{
     BoxFuture, BuildContext, BuildError, BuiltStage, ErrorRecord, ErrorSink, Input, InputContext,
@@ -557,16 +557,8 @@ impl<R: AsyncRead + Unpin> BoundedLines<R> {
             if chunk.is_empty() {
                 return Ok((self.len > 0).then(|| self.take()));
             }
-            let (used, done) = match memchr::memchr(b'\n', chunk) {
-                Some(i) => (i + 1, true),
-                None => (chunk.len(), false),
-            };
-            let body = if done { &chunk[..used - 1] } else { chunk };
-            let room = self.max.saturating_sub(self.buf.len());
-            if body.len() > room {
-                self.truncated = true;
-            }
-            self.buf.extend_from_slice(&body[..body.len().min(room)]);
+            let (used, done, cut) = take_line_piece(chunk, &mut self.buf, self.max);
+            self.truncated |= cut;
             self.len += used as u64;
             self.inner.consume(used);
             if done {

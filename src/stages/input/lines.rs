@@ -133,16 +133,8 @@ impl<R: Read> LineReader<R> {
                 }
                 return Ok(None);
             }
-            let (used, done) = match memchr::memchr(b'\n', chunk) {
-                Some(i) => (i + 1, true),
-                None => (chunk.len(), false),
-            };
-            let body = if done { &chunk[..used - 1] } else { chunk };
-            let room = self.max.saturating_sub(self.buf.len());
-            if body.len() > room {
-                self.truncated = true;
-            }
-            self.buf.extend_from_slice(&body[..body.len().min(room)]);
+            let (used, done, cut) = take_line_piece(chunk, &mut self.buf, self.max);
+            self.truncated |= cut;
             self.pending_len += used as u64;
             self.inner.consume(used);
             if done {
@@ -182,6 +174,21 @@ impl<R: Read> LineReader<R> {
         self.truncated = false;
         line
     }
+}
+
+/// Moves the next piece of a line from `chunk` into `buf`, keeping at most
+/// `max` bytes of the line (the rest is dropped, never buffered). Returns
+/// the bytes of `chunk` used (newline included), whether the line is
+/// complete, and whether something was cut.
+pub(crate) fn take_line_piece(chunk: &[u8], buf: &mut Vec<u8>, max: usize) -> (usize, bool, bool) {
+    let (used, done) = match memchr::memchr(b'\n', chunk) {
+        Some(i) => (i + 1, true),
+        None => (chunk.len(), false),
+    };
+    let body = if done { &chunk[..used - 1] } else { chunk };
+    let room = max.saturating_sub(buf.len());
+    buf.extend_from_slice(&body[..body.len().min(room)]);
+    (used, done, body.len() > room)
 }
 
 /// Lines read by a reader thread, ready to send.
