@@ -18,7 +18,7 @@ use serde_yaml_ng::Value as Yaml;
 
 use crate::condition::Condition;
 use crate::event::{Batch, Event};
-use crate::pipeline::{BuildContext, BuildError, BuiltStage, Outbox, Processor, StageCounters};
+use crate::pipeline::{BuildContext, BuildError, BuiltStage, Outbox, Processor};
 use crate::stages::{Module, ModuleKind};
 
 /// Registry entry.
@@ -92,17 +92,8 @@ impl Processor for Filter {
     }
 
     fn process_batch(&mut self, batch: Batch, out: &mut Outbox) {
-        let mut dropped = 0;
-        for event in batch {
-            if self.pass(&event) {
-                out.emit(event);
-            } else {
-                dropped += 1;
-            }
-        }
-        if dropped > 0 {
-            StageCounters::add(&self.dropped, dropped);
-        }
+        let dropped = self.dropped.clone();
+        super::emit_kept(batch, out, &dropped, |e| self.pass(e));
     }
 }
 

@@ -15,7 +15,7 @@ use std::sync::atomic::AtomicU64;
 use serde::Deserialize;
 
 use crate::event::{Batch, Event};
-use crate::pipeline::{BuildContext, BuildError, BuiltStage, Outbox, Processor, StageCounters};
+use crate::pipeline::{BuildContext, BuildError, BuiltStage, Outbox, Processor};
 use crate::stages::{Module, ModuleKind};
 
 /// Registry entry.
@@ -123,17 +123,8 @@ impl Processor for Sample {
     }
 
     fn process_batch(&mut self, batch: Batch, out: &mut Outbox) {
-        let mut dropped = 0;
-        for event in batch {
-            if self.pass() {
-                out.emit(event);
-            } else {
-                dropped += 1;
-            }
-        }
-        if dropped > 0 {
-            StageCounters::add(&self.dropped, dropped);
-        }
+        let dropped = self.dropped.clone();
+        super::emit_kept(batch, out, &dropped, |_| self.pass());
     }
 }
 
