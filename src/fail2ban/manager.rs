@@ -480,7 +480,8 @@ pub fn event_time_ms(event: &Event) -> Option<i64> {
     }
 }
 
-fn duration_ms(d: Duration) -> i64 {
+/// A duration in whole milliseconds, saturating.
+pub(crate) fn duration_ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 

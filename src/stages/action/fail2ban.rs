@@ -23,7 +23,7 @@ use crate::fail2ban::allow::AllowList;
 use crate::fail2ban::backend::{Backend, BackendDef, Change, GroupInfo};
 use crate::fail2ban::book::BanDecision;
 use crate::fail2ban::load_rules;
-use crate::fail2ban::manager::{BanManager, ManagerConfig};
+use crate::fail2ban::manager::{BanManager, ManagerConfig, duration_ms};
 use crate::fail2ban::policy::{EscalationDef, GroupDef, GroupPolicy};
 use crate::fail2ban::rules::RuleSource;
 use crate::pipeline::{BuildContext, BuildError, BuiltStage, Outbox, Processor, StageError};
@@ -263,10 +263,6 @@ struct Fail2banStage {
 
 fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
-}
-
-fn duration_ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 fn unban_event(group: &str, ip: IpAddr, why: &str) -> Event {
@@ -539,11 +535,8 @@ impl Processor for Fail2banStage {
         Ok(())
     }
 
-    fn process(&mut self, mut event: Event, out: &mut Outbox) {
-        if let Some(d) = self.manager.handle(&mut event, now_ms()) {
-            self.on_decisions(vec![d], "auto", out);
-        }
-        out.emit(event);
+    fn process(&mut self, event: Event, out: &mut Outbox) {
+        self.process_batch(vec![event], out);
     }
 
     fn process_batch(&mut self, batch: Vec<Event>, out: &mut Outbox) {
