@@ -93,17 +93,15 @@ impl Templates {
         def.shift_remove("template");
         let reference = reference.as_str();
         let Some(base) = self.by_name.get(reference) else {
-            let known: Vec<&str> = self.by_name.keys().map(String::as_str).collect();
-            return Err(if known.is_empty() {
-                format!("unknown template `{reference}`: no `templates:` are declared")
+            // Only reached with a declared namespace, whose file may be empty.
+            let mut known: Vec<&str> = self.by_name.keys().map(String::as_str).collect();
+            known.sort_unstable();
+            let known = if known.is_empty() {
+                "none".to_string()
             } else {
-                let mut known = known;
-                known.sort_unstable();
-                format!(
-                    "unknown template `{reference}` (known: {})",
-                    known.join(", ")
-                )
-            });
+                known.join(", ")
+            };
+            return Err(format!("unknown template `{reference}` (known: {known})"));
         };
         let mut merged = base.clone();
         merge(&mut merged, def);
