@@ -1,16 +1,19 @@
 //! The rule engine: decides whether an event is a failure, of which rule,
 //! from which address.
 //!
-//! Per set and field, a `RegexSet` over every rule's patterns finds the
-//! candidate rules in one pass; since every pattern is anchored with `^`, a
-//! line that can match nothing is rejected after a few bytes. Captures are
-//! only computed for the winning candidate.
+//! Per set and field, a [`PatternIndex`] over every rule's patterns finds
+//! the candidate rules from the literal text they start with (every pattern
+//! is anchored with `^`), so a line that can match nothing is rejected after
+//! a few bytes. Candidates are confirmed in rule order by running the
+//! pattern, which also yields the captures.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
-use regex::RegexSet;
+use regex::{Captures, Regex};
 
 use super::ip::parse_client_ip;
+use super::pattern_index::{PatternIndex, PrefixGuard};
 use super::rules::{InputKind, IpSource, Rule, RuleError, RuleSet};
 use super::session::Sessions;
 use super::text::strip_timestamp;
@@ -58,9 +61,16 @@ pub enum Verdict {
 #[derive(Debug, Clone)]
 struct FieldIndex {
     field: FieldPath,
-    set: RegexSet,
-    /// Pattern index in `set` -> (rule index, pattern index in the rule).
+    index: PatternIndex,
+    /// Pattern index in `index` -> (rule index, pattern index in the rule).
     rule_of: Vec<Candidate>,
+}
+
+impl FieldIndex {
+    fn candidates(&mut self, view: &str, out: &mut Vec<Candidate>) {
+        let rule_of = &self.rule_of;
+        self.index.candidates(view, |p| out.push(rule_of[p]));
+    }
 }
 
 struct CompiledSet {
@@ -158,25 +168,13 @@ impl RuleEngine {
         Verdict::NoMatch
     }
 
-    fn decide_set(
-        &mut self,
+    fn decide_set<'s>(
+        &'s mut self,
         si: usize,
         event: &Event,
         candidates: &[Candidate],
     ) -> Option<Verdict> {
         let cs = &self.sets[si];
-        let first = candidates.first()?.0;
-        if !cs.rules.ignore.is_empty()
-            && let Some(msg) = event.get_str(&fields::MESSAGE)
-        {
-            let view = field_view(&cs.view, &fields::MESSAGE, msg);
-            if cs.rules.ignore.iter().any(|r| r.is_match(view)) {
-                return Some(Verdict::Ignored(RuleRef {
-                    set: si,
-                    rule: first,
-                }));
-            }
-        }
         let session_key = session_key(&cs.rules.session, &cs.rules.session_optional, event);
         for &(ri, first_pattern) in candidates {
             let cs = &self.sets[si];
@@ -190,57 +188,50 @@ impl RuleEngine {
             if rule.after_pending
                 && !session_key
                     .as_deref()
-                    .is_some_and(|k| self.sessions.get_mut(k).pending)
+                    .is_some_and(|k| self.sessions.is_pending(k))
             {
                 continue;
             }
             let value = event.get_str(&rule.field).unwrap_or_default();
             let view = field_view(&cs.view, &rule.field, value);
-            let caps = if rule.patterns.is_empty() {
+            let matched = if rule.patterns.is_empty() {
                 None
             } else {
-                // The set already said which alternative matched.
+                // The index said which alternative may match: try it first.
+                let run = |re: &'s Regex| re.captures(view).map(|c| (re, c));
                 let known = first_pattern
                     .and_then(|p| rule.patterns.get(p))
-                    .and_then(|p| p.captures(view));
-                match known.or_else(|| rule.patterns.iter().find_map(|p| p.captures(view))) {
-                    Some(c) => Some(c),
+                    .and_then(run);
+                match known.or_else(|| rule.patterns.iter().find_map(run)) {
+                    Some(m) => Some(m),
                     None => continue,
                 }
             };
-            if rule.ignore.iter().any(|p| p.is_match(view)) {
+            // The first rule that matches decides, so the set's ignore
+            // patterns are asked once, here, and only about a real match.
+            if rule.ignore.iter().any(|p| p.is_match(view)) || set_ignores(cs, event) {
                 return Some(Verdict::Ignored(r));
             }
-            let captured =
-                |name: &str| caps.as_ref().and_then(|c| c.name(name)).map(|m| m.as_str());
+            let captured = |name: &str| group(matched.as_ref(), name);
             let (mut ip, raw_ip) = match &rule.ip {
                 IpSource::Capture => match captured("ip") {
-                    Some(raw) => (parse_client_ip(raw), Some(raw.to_string())),
+                    Some(raw) => (parse_client_ip(raw), Some(Cow::Borrowed(raw))),
                     None => (None, None),
                 },
                 IpSource::Field(f) => {
-                    let raw = event.get(f).map(|v| value_to_text(v).into_owned());
+                    let raw = event.get(f).map(value_to_text);
                     (raw.as_deref().and_then(parse_client_ip), raw)
                 }
                 IpSource::None => (None, None),
             };
-            let captures: Vec<(FieldPath, String)> = rule
-                .set
-                .iter()
-                .filter_map(|(cap, path)| captured(cap).map(|v| (path.clone(), v.to_string())))
-                .collect();
             let distinct_user = rule.distinct.as_ref().map(|d| {
-                (
-                    d.min,
-                    d.captures
-                        .iter()
-                        .filter_map(|c| captured(c))
-                        .find(|v| !v.is_empty())
-                        .unwrap_or_default()
-                        .to_string(),
-                )
+                let user = d
+                    .captures
+                    .iter()
+                    .filter_map(|c| captured(c))
+                    .find(|v| !v.is_empty());
+                (d.min, user.unwrap_or_default())
             });
-            let (failure, session_ip, forget) = (rule.failure, rule.session_ip, rule.forget);
             let mut verdict = None;
             if let Some(key) = session_key.as_deref() {
                 if rule.reset {
@@ -253,27 +244,27 @@ impl RuleEngine {
                 if let Some((min, user)) = distinct_user {
                     // An attempt without a user name is no new user.
                     if !user.is_empty()
-                        && !session.users.contains(&user)
+                        && !session.users.iter().any(|u| u == user)
                         && session.users.len() < 64
                     {
-                        session.users.push(user);
+                        session.users.push(user.to_string());
                     }
                     if min > 1 && session.users.len() < min {
                         verdict = Some(Verdict::Helper(r));
                     }
                 }
-                if verdict.is_none() && failure {
-                    if ip.is_none() && session_ip {
+                if verdict.is_none() && rule.failure {
+                    if ip.is_none() && rule.session_ip {
                         ip = session.ip;
                     }
-                    if ip.is_none() && session_ip && raw_ip.is_none() {
+                    if ip.is_none() && rule.session_ip && raw_ip.is_none() {
                         session.pending = true;
                         verdict = Some(Verdict::Deferred(r));
                     } else if ip.is_some() {
                         session.pending = false;
                     }
                 }
-                if forget {
+                if rule.forget {
                     self.sessions.forget(key);
                 }
             } else if distinct_user.is_some_and(|(min, _)| min > 1) {
@@ -283,25 +274,48 @@ impl RuleEngine {
             if let Some(v) = verdict {
                 return Some(v);
             }
-            if !failure {
+            if !rule.failure {
                 return Some(Verdict::Helper(r));
             }
             return Some(match ip {
                 Some(ip) => Verdict::Failure(Failure {
                     rule: r,
                     ip,
-                    captures,
+                    // Copied only for failures: most matches are helpers.
+                    captures: rule
+                        .set
+                        .iter()
+                        .filter_map(|(cap, path)| {
+                            captured(cap).map(|v| (path.clone(), v.to_string()))
+                        })
+                        .collect(),
                 }),
-                None => Verdict::BadAddress(r, raw_ip.unwrap_or_default()),
+                None => Verdict::BadAddress(r, raw_ip.map(Cow::into_owned).unwrap_or_default()),
             });
         }
         None
     }
 }
 
-/// The session an event belongs to: its `paths` values joined. A missing
-/// field means no session unless it is `optional` (then it is empty); an
-/// event with none of the fields has no session.
+/// The text of the capture group `name` of a match.
+fn group<'h>(matched: Option<&(&Regex, Captures<'h>)>, name: &str) -> Option<&'h str> {
+    let (re, caps) = matched?;
+    // A handful of names compared in place beats the hashed lookup by name.
+    let i = re.capture_names().position(|n| n == Some(name))?;
+    caps.get(i).map(|m| m.as_str())
+}
+
+/// True when one of the set's own ignore patterns matches the message.
+fn set_ignores(cs: &CompiledSet, event: &Event) -> bool {
+    if cs.rules.ignore.is_empty() {
+        return false;
+    }
+    event.get_str(&fields::MESSAGE).is_some_and(|msg| {
+        let view = field_view(&cs.view, &fields::MESSAGE, msg);
+        cs.rules.ignore.iter().any(|r| r.is_match(view))
+    })
+}
+
 /// Remembers the last program name a set judged: consecutive lines mostly
 /// come from the same program, and a string compare beats a regex run.
 #[derive(Debug, Clone, Default)]
@@ -326,7 +340,7 @@ impl ProgramCache {
 #[derive(Debug, Clone)]
 struct FieldView {
     text_input: bool,
-    strip: Option<regex::Regex>,
+    strip: Option<(regex::Regex, PrefixGuard)>,
 }
 
 fn field_view<'v>(view: &FieldView, field: &FieldPath, value: &'v str) -> &'v str {
@@ -336,7 +350,9 @@ fn field_view<'v>(view: &FieldView, field: &FieldPath, value: &'v str) -> &'v st
         value
     };
     match &view.strip {
-        Some(p) if *field == *fields::MESSAGE => match p.find(v) {
+        // Most lines carry no decoration: the guard says so without a
+        // regex run.
+        Some((p, guard)) if *field == *fields::MESSAGE && guard.may_match(v) => match p.find(v) {
             Some(m) if m.start() == 0 => &v[m.end()..],
             _ => v,
         },
@@ -421,12 +437,12 @@ impl Scanner {
                 continue;
             }
             let mut cands: Vec<Candidate> = set.when_only.iter().map(|&r| (r, None)).collect();
-            for fi in &set.fields {
+            for fi in &mut set.fields {
                 let Some(value) = event.get_str(&fi.field) else {
                     continue;
                 };
                 let view = field_view(&set.view, &fi.field, value);
-                cands.extend(fi.set.matches(view).iter().map(|p| fi.rule_of[p]));
+                fi.candidates(view, &mut cands);
             }
             push_set(&mut out, si, cands);
         }
@@ -446,9 +462,9 @@ impl Scanner {
                 return None;
             }
             let mut cands = Vec::new();
-            for fi in &set.fields {
+            for fi in &mut set.fields {
                 let view = field_view(&set.view, &fi.field, message);
-                cands.extend(fi.set.matches(view).iter().map(|p| fi.rule_of[p]));
+                fi.candidates(view, &mut cands);
             }
             push_set(&mut out, si, cands);
         }
@@ -465,6 +481,9 @@ fn push_set(out: &mut Candidates, si: usize, mut cands: Vec<Candidate>) {
     out.sets.push((si, cands));
 }
 
+/// The session an event belongs to: its `paths` values joined. A missing
+/// field means no session unless it is `optional` (then it is empty); an
+/// event with none of the fields has no session.
 fn session_key(paths: &[FieldPath], optional: &[FieldPath], event: &Event) -> Option<String> {
     let mut key = String::with_capacity(48);
     let mut present = false;
@@ -514,25 +533,26 @@ fn compile_set(rules: RuleSet) -> Result<CompiledSet, RuleError> {
     let fields = fields
         .into_iter()
         .map(|(field, pats, rule_of)| {
-            regex::RegexSetBuilder::new(&pats)
-                .size_limit(64 << 20)
-                .build()
-                .map(|set| FieldIndex {
+            PatternIndex::new(&pats)
+                .map(|index| FieldIndex {
                     field,
-                    set,
+                    index,
                     rule_of,
                 })
-                .map_err(|e| RuleError {
+                .map_err(|message| RuleError {
                     source_name: rules.name.clone(),
                     rule: None,
-                    message: format!("cannot combine the patterns: {e}"),
+                    message,
                 })
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(CompiledSet {
         view: FieldView {
             text_input: rules.input == InputKind::Text,
-            strip: rules.strip.clone(),
+            strip: rules
+                .strip
+                .clone()
+                .map(|p| (p.clone(), PrefixGuard::new(p.as_str()))),
         },
         rules,
         fields,
@@ -610,6 +630,51 @@ rules:
             "Failed password for root from ::ffff:192.0.2.9 port 22 ssh2",
         ));
         assert_eq!(failure_ip(&v).as_deref(), Some("192.0.2.9"));
+    }
+
+    #[test]
+    fn a_set_ignore_names_the_rule_that_matched() {
+        let text = format!("{SSHD}ignore: ['^Failed password for trusted ']\n");
+        let set = RuleSetDef::from_yaml(&text, "t")
+            .unwrap()
+            .compile(None, "t")
+            .unwrap();
+        let mut e = RuleEngine::new(vec![set]).unwrap();
+        let v = e.evaluate(&ev(
+            "sshd",
+            1,
+            "Failed password for trusted from 192.0.2.1 port 22",
+        ));
+        match v {
+            Verdict::Ignored(r) => assert_eq!(e.rule(r).id, "failed-password"),
+            other => panic!("not ignored: {other:?}"),
+        }
+        // The ignore pattern alone, with no rule matching: nothing to excuse.
+        let v = e.evaluate(&ev("sshd", 1, "Failed password for trusted"));
+        assert_eq!(v, Verdict::NoMatch);
+        let v = e.evaluate(&ev(
+            "sshd",
+            1,
+            "Failed password for bob from 192.0.2.2 port 22",
+        ));
+        assert_eq!(failure_ip(&v).as_deref(), Some("192.0.2.2"));
+    }
+
+    #[test]
+    fn asking_about_a_pending_session_creates_none() {
+        let mut e = engine(None);
+        // "closed-after-pending" is a candidate of every "Connection closed"
+        // line; with no failure pending it is passed over, and no session
+        // is made for it.
+        for pid in 0..50 {
+            let v = e.evaluate(&ev(
+                "sshd",
+                pid,
+                "Connection closed by 192.0.2.1 port 22 [preauth]",
+            ));
+            assert_eq!(v, Verdict::NoMatch);
+        }
+        assert_eq!(e.sessions.len(), 0);
     }
 
     #[test]

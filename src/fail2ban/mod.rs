@@ -9,6 +9,7 @@ pub mod engine;
 pub mod import;
 pub mod ip;
 pub mod manager;
+pub mod pattern_index;
 pub mod policy;
 pub mod rules;
 

@@ -58,6 +58,13 @@ impl Sessions {
         }
     }
 
+    /// True when the session for `key` waits for its address. Asking
+    /// creates nothing: lines that only might close a pending session must
+    /// not push real sessions out.
+    pub fn is_pending(&self, key: &str) -> bool {
+        self.map.get(key).is_some_and(|s| s.pending)
+    }
+
     /// Drops a session.
     pub fn forget(&mut self, key: &str) {
         self.map.remove(key);
@@ -84,7 +91,11 @@ mod tests {
         s.get_mut("a").ip = Some(IpAddr::from([192, 0, 2, 1]));
         assert_eq!(s.get_mut("a").ip, Some(IpAddr::from([192, 0, 2, 1])));
         s.forget("a");
+        assert!(!s.is_pending("a"));
+        assert_eq!(s.len(), 0, "asking created nothing");
         assert_eq!(s.get_mut("a").ip, None);
+        s.get_mut("a").pending = true;
+        assert!(s.is_pending("a"));
     }
 
     #[test]
