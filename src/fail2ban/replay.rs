@@ -19,6 +19,8 @@ use crate::timestamp::{self, LogTime, RawTime, TimeContext};
 
 /// Lines handed from the parsing thread to the judge at once.
 const CHUNK: usize = 256;
+/// Spent events kept for reuse: about the chunks in flight.
+const POOL: usize = 32 * CHUNK;
 
 /// A line's time, resolved (year, zone) only when someone asks: most lines
 /// judged are not failures, and resolving costs more than parsing.
@@ -56,6 +58,8 @@ pub struct LineParser {
     syslog: SyslogParser,
     access: AccessLogParser,
     ctx: TimeContext,
+    /// Judged events, refilled in place for later lines.
+    pool: Vec<Event>,
 }
 
 impl LineParser {
@@ -68,6 +72,14 @@ impl LineParser {
             syslog: SyslogParser::new(ctx.clone()),
             access: AccessLogParser::new(AccessLogFormat::Auto, ctx.clone()),
             ctx,
+            pool: Vec::new(),
+        }
+    }
+
+    /// Takes back a judged event, to refill for a later line.
+    pub fn recycle(&mut self, event: Event) {
+        if self.pool.len() < POOL {
+            self.pool.push(event);
         }
     }
 
@@ -92,8 +104,11 @@ impl LineParser {
                         return None;
                     }
                     let time = raw_time.map(|t| LineTime(TimeState::Raw(t)));
-                    let mut e = Event::new();
-                    rec.apply_without_time(&mut e);
+                    let mut e = self.pool.pop().unwrap_or_default();
+                    if !rec.refill(&mut e) {
+                        e = Event::new();
+                        rec.apply_without_time(&mut e);
+                    }
                     (e, time, early)
                 }
                 None => self.text(raw)?,
@@ -162,8 +177,9 @@ pub enum LineKind {
 pub struct Background {
     /// Chunks of parsed lines, then at most one read error.
     pub lines: mpsc::Receiver<Result<Vec<ParsedLine>, std::io::Error>>,
-    /// Judged chunks go back to the parsing thread to be freed there: a
-    /// free on the thread that allocated is much cheaper than a remote one.
+    /// Judged chunks go back to the parsing thread, which refills their
+    /// events for later lines and frees the rest (a free on the thread that
+    /// allocated is much cheaper than a remote one).
     pub spent: mpsc::SyncSender<Vec<ParsedLine>>,
 }
 
@@ -210,7 +226,11 @@ pub fn parse_in_background<R: Read + Send + 'static>(
                             return;
                         }
                         while let Ok(old) = spent_rx.try_recv() {
-                            drop(old);
+                            for line in old {
+                                if let LineKind::Event(e, ..) = line.kind {
+                                    parser.recycle(e);
+                                }
+                            }
                         }
                     }
                 }

@@ -143,6 +143,43 @@ impl SyslogRecord<'_> {
         );
     }
 
+    /// Overwrites, keeping its allocations, an event that holds exactly
+    /// what [`apply_without_time`](Self::apply_without_time) sets for the
+    /// common line (`host.name`, `process.name`, a numeric `process.pid`,
+    /// `message`), when this record has that shape too: `logbus match`
+    /// recycles its events, and building the maps costs more than parsing.
+    /// False, and the event untouched, when either shape differs.
+    pub fn refill(&self, event: &mut Event) -> bool {
+        let (Some(host), Some(app), Some(pid)) = (
+            self.hostname,
+            self.app_name,
+            self.proc_id.and_then(pid_number),
+        ) else {
+            return false;
+        };
+        if self.priority.is_some()
+            || self.version.is_some()
+            || self.msg_id.is_some()
+            || self.structured_data.is_some()
+        {
+            return false;
+        }
+        let Some((host_slot, message_slot, app_slot, pid_slot)) = common_slots(event.as_map_mut())
+        else {
+            return false;
+        };
+        for (slot, text) in [
+            (host_slot, host),
+            (message_slot, self.message),
+            (app_slot, app),
+        ] {
+            slot.clear();
+            slot.push_str(text);
+        }
+        *pid_slot = Value::from(pid);
+        true
+    }
+
     /// Sets every field but `@timestamp` (for callers that render the time
     /// only when they need it, like `logbus match`).
     pub fn apply_without_time(&self, event: &mut Event) {
@@ -198,6 +235,38 @@ impl SyslogRecord<'_> {
             );
         }
     }
+}
+
+/// The value slots of `{host: {name}, message, process: {name, pid}}`
+/// (pid a number) and nothing else: host, message, program, pid.
+fn common_slots(
+    map: &mut Map<String, Value>,
+) -> Option<(&mut String, &mut String, &mut String, &mut Value)> {
+    // Maps iterate in key order, so one pass hands out every slot at once.
+    let mut it = map.iter_mut();
+    let (
+        Some((hk, Value::Object(host))),
+        Some((mk, Value::String(message))),
+        Some((pk, Value::Object(process))),
+        None,
+    ) = (it.next(), it.next(), it.next(), it.next())
+    else {
+        return None;
+    };
+    let mut it = host.iter_mut();
+    let (Some((nk, Value::String(name))), None) = (it.next(), it.next()) else {
+        return None;
+    };
+    let mut it = process.iter_mut();
+    let (Some((ak, Value::String(app))), Some((ik, pid @ Value::Number(_))), None) =
+        (it.next(), it.next(), it.next())
+    else {
+        return None;
+    };
+    if hk != "host" || mk != "message" || pk != "process" {
+        return None;
+    }
+    (nk == "name" && ak == "name" && ik == "pid").then_some((name, message, app, pid))
 }
 
 /// A pid made only of digits, as a number.
@@ -758,6 +827,37 @@ mod tests {
             .parse(line)
             .unwrap_or_else(|| panic!("did not parse: {line:?}"));
         (r.hostname, r.app_name, r.proc_id, r.message)
+    }
+
+    #[test]
+    fn refill_gives_what_a_fresh_event_gets() {
+        let p = parser();
+        let fresh = |line: &str| {
+            let (r, _) = p.parse_lazy(line).unwrap();
+            let mut e = Event::new();
+            r.apply_without_time(&mut e);
+            e
+        };
+        let mut e = fresh("Aug 14 11:59:58 host1 sshd[1]: first message");
+        let second = "Aug 14 11:59:59 other-host cron[65536]: second, longer message";
+        let (r, _) = p.parse_lazy(second).unwrap();
+        assert!(r.refill(&mut e));
+        assert_eq!(e, fresh(second));
+        // Other shapes are refused and leave the event as it was.
+        let before = e.clone();
+        for line in [
+            "Aug 14 11:59:59 host sshd: no pid",
+            "Aug 14 11:59:59 host sshd[abc]: a pid that is no number",
+            "<13>Aug 14 11:59:59 host sshd[2]: with a priority",
+            "Aug 14 11:59:59 sshd[2]: no host",
+        ] {
+            let (r, _) = p.parse_lazy(line).unwrap();
+            assert!(!r.refill(&mut e), "{line}");
+            assert_eq!(e, before, "{line}");
+        }
+        let mut odd = fresh(second);
+        odd.set(&path("log.file.path"), "/x");
+        assert!(!r.refill(&mut odd), "an event with more fields is refused");
     }
 
     fn event_of(line: &str) -> Value {
