@@ -162,23 +162,13 @@ pub fn check_fixture(set: &str, name: &str, runs: &[(&str, Option<&str>)]) -> BT
                 got.iter().cloned().collect(),
                 want.iter().cloned().collect(),
             );
+            let excerpt =
+                |x: &Report| -> String { log_lines[x.0 as usize - 1].chars().take(120).collect() };
             for x in w.difference(&g) {
-                msg += &format!(
-                    "  missing {x:?}: {}\n",
-                    log_lines[x.0 as usize - 1]
-                        .chars()
-                        .take(120)
-                        .collect::<String>()
-                );
+                msg += &format!("  missing {x:?}: {}\n", excerpt(x));
             }
             for x in g.difference(&w) {
-                msg += &format!(
-                    "  unexpected {x:?}: {}\n",
-                    log_lines[x.0 as usize - 1]
-                        .chars()
-                        .take(120)
-                        .collect::<String>()
-                );
+                msg += &format!("  unexpected {x:?}: {}\n", excerpt(x));
             }
             panic!("{msg}");
         }
