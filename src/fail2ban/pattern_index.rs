@@ -161,6 +161,16 @@ impl PrefixGuard {
     }
 }
 
+/// True when every match of `pattern` starts at the start of the text:
+/// `^...` and `^(?:a|b)`, not `^a|b` (whose `b` matches anywhere) nor
+/// `(?m)^a` (after any newline). False for a pattern that does not parse.
+pub fn anchored_at_start(pattern: &str) -> bool {
+    regex_syntax::ParserBuilder::new()
+        .build()
+        .parse(pattern)
+        .is_ok_and(|hir| hir.properties().look_set_prefix().contains(Look::Start))
+}
+
 /// The texts every match of `pattern` starts with, when the pattern is
 /// anchored at the start of the text and they are few and non-empty;
 /// `None` when the pattern must be matched whole.
@@ -266,6 +276,17 @@ mod tests {
         assert_eq!(cands(&pats, "x\nabc 1.2.3.4"), [2]);
         assert_eq!(cands(&pats, "... xyz 1.2.3.4"), [3]);
         assert!(cands(&pats, "nothing here").is_empty());
+    }
+
+    #[test]
+    fn anchoring_is_judged_on_every_alternative() {
+        assert!(anchored_at_start(r"^Failed (?:a|b) from"));
+        assert!(anchored_at_start(r"^(?:a|b)"));
+        assert!(anchored_at_start(r"(?:^a|^b)"));
+        assert!(!anchored_at_start(r"^a|b"));
+        assert!(!anchored_at_start(r"(?m)^a"));
+        assert!(!anchored_at_start(r"a"));
+        assert!(!anchored_at_start(r"^(?P<ip>"));
     }
 
     #[test]

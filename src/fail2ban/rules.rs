@@ -14,6 +14,7 @@ use serde::Deserialize;
 use thiserror::Error;
 
 use super::builtin;
+use super::pattern_index::anchored_at_start;
 use crate::condition::Condition;
 use crate::event::{FieldPath, fields};
 
@@ -363,10 +364,10 @@ impl RuleSetDef {
             .map(|p| compile_regex(p).map_err(|e| err(None, format!("ignore: {e}"))))
             .collect::<Result<Vec<_>, _>>()?;
         let strip = match self.strip.as_deref() {
-            Some(p) if !p.starts_with('^') => {
+            Some(p) if !anchored_at_start(p) && compile_regex(p).is_ok() => {
                 return Err(err(
                     None,
-                    format!("strip: pattern `{p}` must start with `^`"),
+                    format!("strip: pattern `{p}` must start with `^` (in every alternative)"),
                 ));
             }
             Some(p) => Some(compile_regex(p).map_err(|e| err(None, format!("strip: {e}")))?),
@@ -446,14 +447,16 @@ fn compile_rule(def: RuleDef, group: String, has_session: bool) -> Result<Rule, 
         .unwrap_or_default()
         .iter()
         .map(|p| {
+            let re = compile_regex(p)?;
             // An unanchored pattern can be steered by attacker text earlier
-            // in the line (a user name containing "from 1.2.3.4").
-            if !p.starts_with('^') {
+            // in the line (a user name containing "from 1.2.3.4"); so can
+            // `^a|b`, whose `b` matches anywhere.
+            if !anchored_at_start(p) {
                 return Err(format!(
-                    "pattern `{p}` must start with `^` (anchor it to the daemon's own text)"
+                    "pattern `{p}` must start with `^` in every alternative (anchor it to the daemon's own text)"
                 ));
             }
-            compile_regex(p)
+            Ok(re)
         })
         .collect::<Result<Vec<_>, _>>()?;
     if patterns.is_empty() && def.when.is_none() {
@@ -586,6 +589,11 @@ rules:
         let e = compile(&bad, None).unwrap_err();
         assert_eq!(e.rule.as_deref(), Some("invalid-user"));
         assert!(e.message.contains("must start with `^`"), "{e}");
+        // `^a|b`: the second alternative matches anywhere.
+        let bad = SET.replace("'^Invalid user", "'^Welcome|Invalid user");
+        let e = compile(&bad, None).unwrap_err();
+        assert_eq!(e.rule.as_deref(), Some("invalid-user"));
+        assert!(e.message.contains("in every alternative"), "{e}");
     }
 
     #[test]
