@@ -297,7 +297,8 @@ pub(crate) fn scan_prefix(b: &[u8], epoch: bool) -> Option<(RawTime, usize)> {
     scan_at(b, epoch)
 }
 
-/// The first timestamp in `b` starting at or after `from` (at a word start).
+/// The first timestamp in `b` starting at or after `from` (at a word start;
+/// a bare epoch count only at the very start or in an audit record).
 fn scan_find(b: &[u8], from: usize) -> Option<(RawTime, Range<usize>)> {
     let mut i = from;
     while let Some(&c) = b.get(i) {
@@ -305,7 +306,7 @@ fn scan_find(b: &[u8], from: usize) -> Option<(RawTime, Range<usize>)> {
         if word_start
             && (c.is_ascii_digit() || c.is_ascii_uppercase())
             && let Some(rest) = b.get(i..)
-            && let Some((raw, len)) = scan_at(rest, after_audit(b, i))
+            && let Some((raw, len)) = scan_at(rest, i == 0 || after_audit(b, i))
         {
             return Some((raw, i..i + len));
         }
@@ -1108,6 +1109,11 @@ mod tests {
         let (t, r) = find(line, &utc_ctx()).unwrap();
         assert_eq!(&line[r], "1373330716.415");
         assert_eq!(t.to_rfc3339(), "2013-07-09T00:45:16.415+00:00");
+        // ... and at the very start (portsentry), as parse_prefix has them.
+        let line = "1403884279 - 06/27/2014 17:51:19 Host: 192.0.2.1/192.0.2.1 Port: 1";
+        let (t, r) = find(line, &c).unwrap();
+        assert_eq!(r, 0..10);
+        assert_eq!(t.to_rfc3339(), "2014-06-27T17:51:19.000+02:00");
         // Epoch counts elsewhere and mid-word matches are not found.
         assert!(find("pid 1389657553 x", &c).is_none());
         assert!(find("xFeb 25 14:34:10", &c).is_none());
