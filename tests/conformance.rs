@@ -22,6 +22,11 @@ const FILES: &[&str] = &[
     "vsftpd",
     "proftpd",
     "pure-ftpd",
+    "asterisk",
+    "named-refused",
+    "mysqld-auth",
+    "selinux-ssh",
+    "recidive",
 ];
 
 fn score(extra: &[&str]) -> (String, bool) {

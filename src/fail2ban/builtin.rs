@@ -30,6 +30,13 @@ static SETS: &[(&str, &str)] = &[
     ("pure-ftpd", include_str!("builtin/pure-ftpd.yml")),
     ("iptables", include_str!("builtin/iptables.yml")),
     ("web-scanners", include_str!("builtin/web-scanners.yml")),
+    ("asterisk", include_str!("builtin/asterisk.yml")),
+    ("named-refused", include_str!("builtin/named-refused.yml")),
+    ("mysqld-auth", include_str!("builtin/mysqld-auth.yml")),
+    ("pam-generic", include_str!("builtin/pam-generic.yml")),
+    ("selinux-ssh", include_str!("builtin/selinux-ssh.yml")),
+    ("portsentry", include_str!("builtin/portsentry.yml")),
+    ("recidive", include_str!("builtin/recidive.yml")),
 ];
 
 /// Environment variable naming a directory whose `NAME.yml` files replace
