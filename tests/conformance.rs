@@ -22,6 +22,17 @@ const FILES: &[&str] = &[
     "vsftpd",
     "proftpd",
     "pure-ftpd",
+    "apache-botsearch",
+    "apache-badbots",
+    "apache-nohome",
+    "apache-shellshock",
+    "nginx-bad-request",
+    "nginx-limit-req",
+    "haproxy-http-auth",
+    "traefik-auth",
+    "gitlab",
+    "grafana",
+    "bitwarden",
 ];
 
 fn score(extra: &[&str]) -> (String, bool) {
