@@ -27,6 +27,17 @@ const FILES: &[&str] = &[
     "mysqld-auth",
     "selinux-ssh",
     "recidive",
+    "apache-botsearch",
+    "apache-badbots",
+    "apache-nohome",
+    "apache-shellshock",
+    "nginx-bad-request",
+    "nginx-limit-req",
+    "haproxy-http-auth",
+    "traefik-auth",
+    "gitlab",
+    "grafana",
+    "bitwarden",
 ];
 
 fn score(extra: &[&str]) -> (String, bool) {

@@ -37,6 +37,32 @@ static SETS: &[(&str, &str)] = &[
     ("selinux-ssh", include_str!("builtin/selinux-ssh.yml")),
     ("portsentry", include_str!("builtin/portsentry.yml")),
     ("recidive", include_str!("builtin/recidive.yml")),
+    (
+        "apache-botsearch",
+        include_str!("builtin/apache-botsearch.yml"),
+    ),
+    ("apache-badbots", include_str!("builtin/apache-badbots.yml")),
+    ("apache-nohome", include_str!("builtin/apache-nohome.yml")),
+    (
+        "apache-shellshock",
+        include_str!("builtin/apache-shellshock.yml"),
+    ),
+    (
+        "nginx-bad-request",
+        include_str!("builtin/nginx-bad-request.yml"),
+    ),
+    (
+        "nginx-limit-req",
+        include_str!("builtin/nginx-limit-req.yml"),
+    ),
+    (
+        "haproxy-http-auth",
+        include_str!("builtin/haproxy-http-auth.yml"),
+    ),
+    ("traefik-auth", include_str!("builtin/traefik-auth.yml")),
+    ("gitlab", include_str!("builtin/gitlab.yml")),
+    ("grafana", include_str!("builtin/grafana.yml")),
+    ("bitwarden", include_str!("builtin/bitwarden.yml")),
 ];
 
 /// Environment variable naming a directory whose `NAME.yml` files replace
