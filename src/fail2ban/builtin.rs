@@ -30,6 +30,11 @@ static SETS: &[(&str, &str)] = &[
     ("pure-ftpd", include_str!("builtin/pure-ftpd.yml")),
     ("iptables", include_str!("builtin/iptables.yml")),
     ("web-scanners", include_str!("builtin/web-scanners.yml")),
+    ("exim", include_str!("builtin/exim.yml")),
+    ("sendmail-auth", include_str!("builtin/sendmail-auth.yml")),
+    ("sendmail-reject", include_str!("builtin/sendmail-reject.yml")),
+    ("courier-smtp", include_str!("builtin/courier-smtp.yml")),
+    ("roundcube-auth", include_str!("builtin/roundcube-auth.yml")),
 ];
 
 /// Environment variable naming a directory whose `NAME.yml` files replace
