@@ -22,6 +22,10 @@ const FILES: &[&str] = &[
     "vsftpd",
     "proftpd",
     "pure-ftpd",
+    "exim",
+    "sendmail-auth",
+    "sendmail-reject",
+    "courier-smtp",
 ];
 
 fn score(extra: &[&str]) -> (String, bool) {

@@ -32,7 +32,10 @@ static SETS: &[(&str, &str)] = &[
     ("web-scanners", include_str!("builtin/web-scanners.yml")),
     ("exim", include_str!("builtin/exim.yml")),
     ("sendmail-auth", include_str!("builtin/sendmail-auth.yml")),
-    ("sendmail-reject", include_str!("builtin/sendmail-reject.yml")),
+    (
+        "sendmail-reject",
+        include_str!("builtin/sendmail-reject.yml"),
+    ),
     ("courier-smtp", include_str!("builtin/courier-smtp.yml")),
     ("roundcube-auth", include_str!("builtin/roundcube-auth.yml")),
 ];
