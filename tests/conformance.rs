@@ -38,6 +38,10 @@ const FILES: &[&str] = &[
     "gitlab",
     "grafana",
     "bitwarden",
+    "exim",
+    "sendmail-auth",
+    "sendmail-reject",
+    "courier-smtp",
 ];
 
 fn score(extra: &[&str]) -> (String, bool) {

@@ -63,6 +63,14 @@ static SETS: &[(&str, &str)] = &[
     ("gitlab", include_str!("builtin/gitlab.yml")),
     ("grafana", include_str!("builtin/grafana.yml")),
     ("bitwarden", include_str!("builtin/bitwarden.yml")),
+    ("exim", include_str!("builtin/exim.yml")),
+    ("sendmail-auth", include_str!("builtin/sendmail-auth.yml")),
+    (
+        "sendmail-reject",
+        include_str!("builtin/sendmail-reject.yml"),
+    ),
+    ("courier-smtp", include_str!("builtin/courier-smtp.yml")),
+    ("roundcube-auth", include_str!("builtin/roundcube-auth.yml")),
 ];
 
 /// Environment variable naming a directory whose `NAME.yml` files replace
