@@ -243,7 +243,10 @@ fn awkward_cases() {
         [
             format!("not translated: {jails} ignoreip: `gw.example.net` is a host name: logbus never resolves names; add its addresses to `allow`"),
             format!("not translated: {jails} ignoreip: `file:/etc/fail2ban/ignore.list`: address lists read from files are not imported; copy the addresses into `allow`"),
-            "jail not imported: [myapp] filter: `myapp` has no logbus rule set (built-in sets: sshd, dropbear, postfix, dovecot, stalwart, nginx-http-auth, nginx-botsearch, apache-auth, apache-noscript, apache-overflows, vsftpd, proftpd, pure-ftpd, iptables, web-scanners); write rules for it (README \"Writing rules\") and add the file to `rules:`".into(),
+            format!(
+                "jail not imported: [myapp] filter: `myapp` has no logbus rule set (built-in sets: {}); write rules for it (README \"Writing rules\") and add the file to `rules:`",
+                logbus::fail2ban::builtin::names().join(", ")
+            ),
             "note: [web] logpath: `/srv/www/shop/access.log /srv/www/blog/access.log`: fail2ban reads one path per line (the last word is taken for head/tail); each word is imported as a path".into(),
             "not translated: [web] usedns: `yes`: logbus never resolves host names found in logs (as usedns = no)".into(),
             "not translated: [ftp] action: `sendmail-whois` (mail, report or notification) is not imported: logbus sends ban decisions to `bansChannel`, logged by the `show-bans` stage".into(),
