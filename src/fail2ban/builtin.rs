@@ -101,6 +101,22 @@ mod tests {
     use crate::fail2ban::rules::RuleSetDef;
 
     #[test]
+    fn every_set_and_rule_is_described() {
+        for (name, yaml) in SETS {
+            let def = RuleSetDef::from_yaml(yaml, name).unwrap_or_else(|e| panic!("{e}"));
+            let described = |d: &Option<String>| d.as_deref().is_some_and(|d| !d.trim().is_empty());
+            assert!(described(&def.description), "{name} has no description");
+            for rule in &def.rules {
+                assert!(
+                    described(&rule.description),
+                    "{name}: rule {} has no description",
+                    rule.id
+                );
+            }
+        }
+    }
+
+    #[test]
     fn every_builtin_compiles_in_every_mode() {
         for (name, yaml) in SETS {
             let def = RuleSetDef::from_yaml(yaml, name).unwrap_or_else(|e| panic!("{e}"));

@@ -206,3 +206,10 @@ pub fn assert_all_rules_seen(set: &str, seen: &BTreeSet<String>) {
         "{set}: rules no fixture line exercises: {unseen:?}"
     );
 }
+
+/// Checks `SET.log` against `set` in every run of `runs` ((annotation
+/// label, --mode)) and that the fixture exercises every rule of the set.
+pub fn check_set(set: &str, runs: &[(&str, Option<&str>)]) {
+    let seen = check_fixture(set, &format!("{set}.log"), runs);
+    assert_all_rules_seen(set, &seen);
+}
