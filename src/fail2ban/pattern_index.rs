@@ -14,8 +14,8 @@
 //! no failure is lost; the extra ones cost one failed regex run.
 
 use regex_automata::{Anchored, Input, MatchKind, PatternSet, meta};
-use regex_syntax::hir::Look;
 use regex_syntax::hir::literal::{ExtractKind, Extractor};
+use regex_syntax::hir::{Hir, Look};
 
 /// Bytes of a character class expanded into prefixes: enough for the
 /// address classes (`[0-9A-Fa-f:.]`) that follow "Connection closed by ",
@@ -165,25 +165,28 @@ impl PrefixGuard {
 /// `^...` and `^(?:a|b)`, not `^a|b` (whose `b` matches anywhere) nor
 /// `(?m)^a` (after any newline). False for a pattern that does not parse.
 pub fn anchored_at_start(pattern: &str) -> bool {
-    regex_syntax::ParserBuilder::new()
+    parse_anchored(pattern).is_some()
+}
+
+/// The parsed pattern, when it is anchored at the start of the text.
+fn parse_anchored(pattern: &str) -> Option<Hir> {
+    let hir = regex_syntax::ParserBuilder::new()
         .build()
         .parse(pattern)
-        .is_ok_and(|hir| hir.properties().look_set_prefix().contains(Look::Start))
+        .ok()?;
+    hir.properties()
+        .look_set_prefix()
+        .contains(Look::Start)
+        .then_some(hir)
 }
 
 /// The texts every match of `pattern` starts with, when the pattern is
 /// anchored at the start of the text and they are few and non-empty;
 /// `None` when the pattern must be matched whole.
 fn literal_prefixes(pattern: &str) -> Option<Vec<String>> {
-    let hir = regex_syntax::ParserBuilder::new()
-        .build()
-        .parse(pattern)
-        .ok()?;
     // `(?m)^` also matches after a newline, `^a|b` anywhere: a prefix
     // there says nothing about the start of the text.
-    if !hir.properties().look_set_prefix().contains(Look::Start) {
-        return None;
-    }
+    let hir = parse_anchored(pattern)?;
     let mut ex = Extractor::new();
     ex.kind(ExtractKind::Prefix)
         .limit_class(CLASS_LIMIT)

@@ -364,13 +364,7 @@ impl RuleSetDef {
             .map(|p| compile_regex(p).map_err(|e| err(None, format!("ignore: {e}"))))
             .collect::<Result<Vec<_>, _>>()?;
         let strip = match self.strip.as_deref() {
-            Some(p) if !anchored_at_start(p) && compile_regex(p).is_ok() => {
-                return Err(err(
-                    None,
-                    format!("strip: pattern `{p}` must start with `^` (in every alternative)"),
-                ));
-            }
-            Some(p) => Some(compile_regex(p).map_err(|e| err(None, format!("strip: {e}")))?),
+            Some(p) => Some(compile_anchored(p).map_err(|e| err(None, format!("strip: {e}")))?),
             None => None,
         };
         if let Some(extra) = self
@@ -440,24 +434,27 @@ fn compile_regex(p: &str) -> Result<Regex, String> {
         .map_err(|e| format!("invalid regex: {e}"))
 }
 
+/// Compiles a pattern that may match only at the start of the text: an
+/// unanchored one can be steered by attacker text earlier in the line (a
+/// user name containing "from 1.2.3.4"), and so can `^a|b`, whose `b`
+/// matches anywhere.
+fn compile_anchored(p: &str) -> Result<Regex, String> {
+    let re = compile_regex(p)?;
+    if !anchored_at_start(p) {
+        return Err(format!(
+            "pattern `{p}` must start with `^` in every alternative (anchor it to the daemon's own text)"
+        ));
+    }
+    Ok(re)
+}
+
 fn compile_rule(def: RuleDef, group: String, has_session: bool) -> Result<Rule, String> {
     let patterns = def
         .pattern
         .map(OneOrMany::into_vec)
         .unwrap_or_default()
         .iter()
-        .map(|p| {
-            let re = compile_regex(p)?;
-            // An unanchored pattern can be steered by attacker text earlier
-            // in the line (a user name containing "from 1.2.3.4"); so can
-            // `^a|b`, whose `b` matches anywhere.
-            if !anchored_at_start(p) {
-                return Err(format!(
-                    "pattern `{p}` must start with `^` in every alternative (anchor it to the daemon's own text)"
-                ));
-            }
-            Ok(re)
-        })
+        .map(|p| compile_anchored(p))
         .collect::<Result<Vec<_>, _>>()?;
     if patterns.is_empty() && def.when.is_none() {
         return Err("a rule needs `match` or `when`".into());
