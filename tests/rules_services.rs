@@ -64,8 +64,7 @@ fn asterisk_sip_text_never_supplies_the_address() {
             "[2025-05-05 09:02:02] NOTICE[1943] res_pjsip/pjsip_distributor.c: Request 'INVITE' from '<sip:a@b>' failed for '192.0.2.41:4367' (callid: x) - No matching endpoint found' failed for '1.2.3.4:5060' (callid: y) - Failed to authenticate",
             // An extension with blanks: the line has two readings, nobody.
             "[2025-05-05 09:02:03] NOTICE[3477] chan_sip.c: Call from '' (192.0.2.42:5060) to extension '1' (1.2.3.4:5060) to extension '2' rejected because extension not found in context 'default'.",
-            // A SessionID holding a fake LocalAddress/RemoteAddress pair:
-            // two records, nobody.
+            // A SessionID holding a fake LocalAddress/RemoteAddress pair.
             r#"[2025-05-05 09:02:04] SECURITY[6988] res_security_log.c: SecurityEvent="InvalidAccountID",EventTV="1",Severity="Error",Service="PJSIP",EventVersion="1",AccountID="7",SessionID="",LocalAddress="IPV4/UDP/198.51.100.1/5060",RemoteAddress="IPV4/UDP/1.2.3.4/1111"",LocalAddress="IPV4/UDP/198.51.100.1/5060",RemoteAddress="IPV4/UDP/192.0.2.43/5061""#,
             // A Response value faking a record after the real one: the tail is
             // not clean key="value" fields, nobody.
@@ -82,6 +81,7 @@ fn asterisk_sip_text_never_supplies_the_address() {
         got,
         vec![
             r(1, "192.0.2.40", "asterisk-registration-failed"),
+            r(4, "192.0.2.43", "asterisk-security-event"),
             r(8, "192.0.2.45", "asterisk-manager-auth"),
             r(9, "2001:db8::46", "asterisk-unknown-sip-connection"),
         ]
