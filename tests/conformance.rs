@@ -123,6 +123,7 @@ fn every_corpus_file_is_exact_in_what_it_reports() {
         "{} corpus files scored:\n{text}",
         files.len()
     );
+    let mut misses = Vec::new();
     for f in files {
         let name = f["file"].as_str().unwrap_or("?");
         let n = |k: &str| f["counts"][k].as_u64().unwrap_or(u64::MAX);
@@ -134,5 +135,15 @@ fn every_corpus_file_is_exact_in_what_it_reports() {
             tp * 4 >= expected * 3,
             "{name}: {tp} of {expected} found:\n{text}"
         );
+        misses.extend(std::iter::repeat_n(name.to_string(), n("miss") as usize));
     }
+    // The misses the README explains, and no other: sshd and sshd-journal
+    // 1 each (a forgeable line shape), pam-generic 1 and roundcube-auth 3
+    // (ambiguous lines), sendmail-reject 1 (pairing by queue id). A new
+    // miss must be looked at, not absorbed by the bar.
+    assert!(
+        misses.len() <= 7,
+        "{} misses {misses:?}:\n{text}",
+        misses.len()
+    );
 }
