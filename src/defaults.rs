@@ -1,8 +1,9 @@
 //! The built-in default pipeline: what `logbus run` protects when there is
 //! no `/etc/logbus/logbus.yml`. It looks at the machine: which logs exist
 //! (the journal, else auth.log or secure; mail.log; nginx and Apache logs;
-//! kernel firewall lines) and which firewall works (nftables, else ipset
-//! with iptables, else a dry run with a loud warning).
+//! kernel firewall lines; Exim, Asterisk, MySQL/MariaDB and Roundcube logs)
+//! and which firewall works (nftables, else ipset with iptables, else a dry
+//! run with a loud warning).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -16,6 +17,45 @@ pub const SYSTEM_CONFIG: &str = "/etc/logbus/logbus.yml";
 /// the journal in `ROOT/var/log/journal`): for trying the default against
 /// a copy of another machine's logs, and for the tests.
 pub const ROOT_ENV: &str = "LOGBUS_DEFAULT_ROOT";
+
+/// Services that write a log of their own, read line by line by their
+/// rule set: (rule set, input name, where the log may be).
+const SERVICE_LOGS: &[(&str, &str, &[&str])] = &[
+    (
+        "exim",
+        "exim",
+        &[
+            "/var/log/exim4/mainlog",
+            "/var/log/exim/main.log",
+            "/var/log/exim/mainlog",
+        ],
+    ),
+    (
+        "asterisk",
+        "asterisk",
+        &[
+            "/var/log/asterisk/messages",
+            "/var/log/asterisk/messages.log",
+        ],
+    ),
+    (
+        "mysqld-auth",
+        "mysql",
+        &[
+            "/var/log/mysql/error.log",
+            "/var/log/mysqld.log",
+            "/var/log/mariadb/mariadb.log",
+        ],
+    ),
+    (
+        "roundcube-auth",
+        "roundcube",
+        &["/var/log/roundcube/errors.log", "/var/log/roundcube/errors"],
+    ),
+];
+
+/// One service found by its log: (rule set, input name, log files).
+pub type ServiceLog = (&'static str, &'static str, Vec<PathBuf>);
 
 /// What the default pipeline found on this machine.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -34,6 +74,8 @@ pub struct Findings {
     pub nginx_error_logs: Vec<PathBuf>,
     /// Apache error logs.
     pub apache_error_logs: Vec<PathBuf>,
+    /// Services with a log of their own (Exim, Asterisk, ...).
+    pub service_logs: Vec<ServiceLog>,
     /// The firewall backend that works (`nftables`, `ipset`, or `dry-run`).
     pub backend: &'static str,
     /// The journal directory to read (under a non-system root).
@@ -117,6 +159,11 @@ impl Machine {
             nginx_error_logs: self.all_existing(&["/var/log/nginx/error.log"]),
             apache_error_logs: self
                 .all_existing(&["/var/log/apache2/error.log", "/var/log/httpd/error_log"]),
+            service_logs: SERVICE_LOGS
+                .iter()
+                .map(|(set, name, paths)| (*set, *name, self.all_existing(paths)))
+                .filter(|(_, _, found)| !found.is_empty())
+                .collect(),
             backend: working_backend(),
             default_auth_log: self.path("/var/log/auth.log"),
         }
@@ -236,6 +283,12 @@ pub fn pipeline(f: &Findings) -> (String, Vec<String>) {
             rules.extend(["apache-auth", "apache-noscript", "apache-overflows"]);
         }
     }
+    for (set, name, paths) in &f.service_logs {
+        let paths: Vec<&PathBuf> = paths.iter().collect();
+        tail(&mut y, name, &paths);
+        fail2ban_reads.push(name);
+        rules.push(set);
+    }
     rules.dedup();
     let _ = writeln!(y, "  ban:");
     let _ = writeln!(y, "    module: fail2ban");
@@ -255,6 +308,18 @@ pub fn pipeline(f: &Findings) -> (String, Vec<String>) {
         "      mail: {{limit: 5, window: 10m, bantime: 1h, ports: [25, 465, 587, 110, 143, 993, 995]}}"
     );
     let _ = writeln!(y, "      iptables: {{limit: 10, window: 10m, bantime: 1h}}");
+    if rules.contains(&"asterisk") {
+        let _ = writeln!(
+            y,
+            "      voip: {{limit: 5, window: 10m, bantime: 1h, ports: [5060, 5061]}}"
+        );
+    }
+    if rules.contains(&"mysqld-auth") {
+        let _ = writeln!(
+            y,
+            "      db: {{limit: 5, window: 10m, bantime: 1h, ports: [3306]}}"
+        );
+    }
     let _ = writeln!(y, "    escalation: {{factor: 2, window: 1d, max: 1w}}");
     match f.backend {
         "dry-run" => {
@@ -342,6 +407,54 @@ mod tests {
         assert!(y.contains("backend: {type: dry-run}"));
         assert_eq!(w.len(), 1);
         assert!(w[0].starts_with("NO FIREWALL"), "{w:?}");
+    }
+
+    #[test]
+    fn services_with_their_own_logs() {
+        let f = Findings {
+            journal: true,
+            service_logs: vec![
+                ("exim", "exim", vec!["/var/log/exim4/mainlog".into()]),
+                (
+                    "asterisk",
+                    "asterisk",
+                    vec!["/var/log/asterisk/messages".into()],
+                ),
+                (
+                    "mysqld-auth",
+                    "mysql",
+                    vec!["/var/log/mysql/error.log".into()],
+                ),
+            ],
+            ..findings()
+        };
+        let (y, w) = pipeline(&f);
+        assert!(w.is_empty(), "{w:?}");
+        assert!(
+            y.contains(
+                "  asterisk:\n    module: tail\n    paths: [\"/var/log/asterisk/messages\"]"
+            ),
+            "{y}"
+        );
+        assert!(
+            y.contains("inChannels: [journal, exim, asterisk, mysql]"),
+            "{y}"
+        );
+        assert!(
+            y.contains("rules: [sshd, iptables, postfix, dovecot, exim, asterisk, mysqld-auth]"),
+            "{y}"
+        );
+        assert!(
+            y.contains("voip: {limit: 5, window: 10m, bantime: 1h, ports: [5060, 5061]}"),
+            "{y}"
+        );
+        assert!(
+            y.contains("db: {limit: 5, window: 10m, bantime: 1h, ports: [3306]}"),
+            "{y}"
+        );
+        // Without those services, no groups for them.
+        let (y, _) = pipeline(&findings());
+        assert!(!y.contains("voip:") && !y.contains("db:"), "{y}");
     }
 
     #[test]

@@ -242,3 +242,78 @@ fn the_system_config_wins_over_the_default() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+#[test]
+fn services_with_their_own_logs_are_protected() {
+    let sb = Sandbox::new();
+    let root = sb.path("root");
+    sb.write("root/var/log/auth.log", "");
+    let exim = sb.write("root/var/log/exim4/mainlog", "");
+    let asterisk = sb.write("root/var/log/asterisk/messages", "");
+    // No firewall program on PATH: a dry run, banning nothing for real.
+    let (yaml, _) = print_default(&root, &bin_dir(&sb, &[]));
+    assert!(
+        yaml.contains(&format!(
+            "  exim:\n    module: tail\n    paths: [\"{}\"]",
+            exim.display()
+        )),
+        "{yaml}"
+    );
+    assert!(
+        yaml.contains("inChannels: [syslog, exim, asterisk]"),
+        "{yaml}"
+    );
+    assert!(yaml.contains("rules: [sshd, exim, asterisk]"), "{yaml}");
+    assert!(
+        yaml.contains("voip: {limit: 5, window: 10m, bantime: 1h, ports: [5060, 5061]}"),
+        "{yaml}"
+    );
+    assert!(
+        !yaml.contains("db: {"),
+        "no MySQL log, no db group:\n{yaml}"
+    );
+    assert_checks(&sb, &yaml);
+
+    // Run it (state and socket moved into the sandbox) and attack both.
+    let yaml = yaml
+        .replace("/var/lib/logbus/state.db", path_str(&sb.path("state.db")))
+        .replace(
+            "/run/logbus/control.sock",
+            path_str(&sb.path("control.sock")),
+        );
+    let config = sb.write("default.yml", &yaml);
+    let mut cmd = logbus();
+    cmd.arg("run").arg(&config).env("RUST_LOG", "info");
+    let running = common::Running::spawn(cmd, false);
+    let append = |file: &Path, line: String| {
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(file)
+            .expect("open log");
+        std::io::Write::write_all(&mut f, format!("{line}\n").as_bytes()).expect("append");
+    };
+    common::wait_for("bans in the mail and voip groups", || {
+        // Keep writing until the tails (which start at the end) have seen
+        // enough: lines written before they opened the files are not read.
+        let now = jiff::Zoned::now().strftime("%Y-%m-%d %H:%M:%S").to_string();
+        append(
+            &exim,
+            format!(
+                "{now} login authenticator failed for (ylmf-pc) [192.0.2.10]: 535 Incorrect authentication data (set_id=198.51.100.1)"
+            ),
+        );
+        append(
+            &asterisk,
+            format!(
+                "[{now}] NOTICE[22382] manager.c: 192.0.2.20 failed to authenticate as 'admin'"
+            ),
+        );
+        let err = running.stderr_now();
+        err.contains("ban 192.0.2.10 in mail") && err.contains("ban 192.0.2.20 in voip")
+    });
+    let err = running.stderr_now();
+    assert!(
+        !err.contains("198.51.100.1"),
+        "the injected address is never taken:\n{err}"
+    );
+}
